@@ -1,0 +1,15 @@
+// Element registration for the imagestream plugin.
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+GST_ELEMENT_REGISTER_DECLARE(lengthprefixsrc);
+GST_ELEMENT_REGISTER_DECLARE(lengthprefixsink);
+
+// Registers the plugin's elements in-process (for the launcher, which then
+// works from the build tree without GST_PLUGIN_PATH).
+gboolean imagestream_register_static(void);
+
+G_END_DECLS
