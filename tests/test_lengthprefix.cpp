@@ -1,0 +1,573 @@
+// lengthprefixsrc and lengthprefixsink over real TCP sockets on port 0.
+#include <dirent.h>
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <glib/gstdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testutil.h"
+
+using testutil::Bytes;
+
+namespace {
+
+int open_fds() {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+// lengthprefixsrc port=0 ! appsink, playing.
+struct Ingest {
+  GstElement *pipeline = nullptr;
+  GstElement *src = nullptr;
+  GstElement *sink = nullptr;
+  int port = 0;
+
+  explicit Ingest(const std::string &src_props = "") {
+    pipeline = testutil::parse("lengthprefixsrc name=src port=0 " + src_props + " ! appsink name=out sync=false");
+    src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+    g_object_get(src, "current-port", &port, nullptr);
+    g_assert_cmpint(port, >, 0);
+  }
+  ~Ingest() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  // The next frame, or an empty vector after `timeout_ms`.
+  Bytes pull(int timeout_ms = 10000) {
+    GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), gint64{timeout_ms} * GST_MSECOND);
+    if (!s) return {};
+    GstMapInfo map;
+    GstBuffer *b = gst_sample_get_buffer(s);
+    gst_buffer_map(b, &map, GST_MAP_READ);
+    Bytes out(map.data, map.data + map.size);
+    gst_buffer_unmap(b, &map);
+    gst_sample_unref(s);
+    return out;
+  }
+  guint senders() {
+    guint n = 0;
+    g_object_get(src, "num-senders", &n, nullptr);
+    return n;
+  }
+};
+
+// A payload that says who sent it and which one it is, and whose body is
+// derived from both, so a mixed or cut frame can't pass for a whole one.
+Bytes tagged(uint8_t sender, uint32_t seq, size_t size) {
+  Bytes b = testutil::random_bytes(size, sender * 100003u + seq + 1);
+  b[0] = 'T';
+  b[1] = sender;
+  std::memcpy(&b[2], &seq, 4);
+  return b;
+}
+
+void test_seed_sender_frames_arrive_bit_exact() {
+  Ingest in;
+  std::vector<Bytes> frames = testutil::jpeg_frames(10);
+  int fd = testutil::tcp_connect(in.port);
+  // As the seed's sender: send(pack('>Q', n)) then sendall(payload).
+  for (const Bytes &f : frames) {
+    Bytes len = testutil::be64(f.size());
+    g_assert_cmpint(send(fd, len.data(), 8, 0), ==, 8);
+    g_assert_true(testutil::send_all(fd, f.data(), f.size()));
+  }
+  for (const Bytes &f : frames) g_assert_true(in.pull() == f);
+  close(fd);
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-received"), ==, 10);
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-dropped"), ==, 0);
+}
+
+void test_thousand_frames_arrive_in_order() {
+  Ingest in;
+  int fd = testutil::tcp_connect(in.port);
+  std::thread sender([&] {
+    for (uint32_t i = 0; i < 1000; i++) g_assert_true(testutil::send_frame(fd, tagged(1, i, 100 + i * 13 % 20000)));
+  });
+  for (uint32_t i = 0; i < 1000; i++) g_assert_true(in.pull() == tagged(1, i, 100 + i * 13 % 20000));
+  sender.join();
+  close(fd);
+}
+
+void test_buffers_are_timestamped_with_arrival_running_time() {
+  Ingest in;
+  int fd = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::send_frame(fd, tagged(1, 0, 10)));
+  GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(in.sink), 10 * GST_SECOND);
+  g_assert_nonnull(s);
+  GstBuffer *b = gst_sample_get_buffer(s);
+  g_assert_true(GST_BUFFER_PTS_IS_VALID(b));
+  g_assert_true(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT));
+  GstClock *clock = gst_element_get_clock(in.pipeline);
+  GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(in.pipeline);
+  g_assert_cmpuint(GST_BUFFER_PTS(b), <=, now);
+  gst_object_unref(clock);
+  gst_sample_unref(s);
+  close(fd);
+}
+
+void test_three_concurrent_senders_frames_whole_and_unmixed() {
+  Ingest in;
+  constexpr int kSenders = 3, kFrames = 300;
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSenders; s++) {
+    threads.emplace_back([&, s] {
+      int fd = testutil::tcp_connect(in.port);
+      // Different sizes per sender (1 KB to 300 KB) so reads interleave.
+      for (uint32_t i = 0; i < kFrames; i++)
+        g_assert_true(testutil::send_frame(fd, tagged(s, i, 1000 + (s * 100000 + i * 997) % 300000)));
+      close(fd);
+    });
+  }
+  uint32_t next[kSenders] = {0, 0, 0};
+  for (int n = 0; n < kSenders * kFrames; n++) {
+    Bytes f = in.pull();
+    g_assert_cmpuint(f.size(), >=, 6);
+    int s = f[1];
+    g_assert_cmpint(s, <, kSenders);
+    uint32_t seq = next[s]++;
+    g_assert_true(f == tagged(s, seq, 1000 + (s * 100000 + seq * 997) % 300000));
+  }
+  for (auto &t : threads) t.join();
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-dropped"), ==, 0);
+}
+
+void test_slow_sender_does_not_stall_others() {
+  Ingest in;
+  // One sender stops half-way through a frame and stays connected.
+  int slow = testutil::tcp_connect(in.port);
+  Bytes header = testutil::be64(1000);
+  g_assert_true(testutil::send_all(slow, header.data(), 8));
+  g_assert_true(testutil::send_all(slow, "half", 4));
+  int fast = testutil::tcp_connect(in.port);
+  for (uint32_t i = 0; i < 50; i++) g_assert_true(testutil::send_frame(fast, tagged(2, i, 5000)));
+  for (uint32_t i = 0; i < 50; i++) g_assert_true(in.pull() == tagged(2, i, 5000));
+  close(fast);
+  close(slow);
+}
+
+struct BusWatch {
+  std::vector<std::string> warnings;
+  void drain(GstElement *pipeline) {
+    GstBus *bus = gst_element_get_bus(pipeline);
+    while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+      GError *err = nullptr;
+      gst_message_parse_warning(m, &err, nullptr);
+      warnings.push_back(err->message);
+      g_error_free(err);
+      gst_message_unref(m);
+    }
+    gst_object_unref(bus);
+  }
+  bool saw(const std::string &needle) const {
+    for (const auto &w : warnings)
+      if (w.find(needle) != std::string::npos) return true;
+    return false;
+  }
+};
+
+void test_hostile_senders_do_not_disturb_good_ones() {
+  Ingest in("max-frame-size=1048576");
+  int during = testutil::tcp_connect(in.port);
+  uint32_t during_sent = 0;
+  auto good_frame = [&] { g_assert_true(testutil::send_frame(during, tagged(1, during_sent, 3000 + during_sent))); during_sent++; };
+  good_frame();
+
+  // Half a frame, then gone.
+  int fd = testutil::tcp_connect(in.port);
+  Bytes half = testutil::be64(5000);
+  Bytes body = testutil::random_bytes(2500, 7);
+  half.insert(half.end(), body.begin(), body.end());
+  g_assert_true(testutil::send_all(fd, half.data(), half.size()));
+  close(fd);
+  good_frame();
+
+  // Half a header.
+  fd = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::send_all(fd, "\0\0\0", 3));
+  close(fd);
+
+  // An absurd length: 1 TiB.
+  fd = testutil::tcp_connect(in.port);
+  Bytes absurd = testutil::be64(uint64_t{1} << 40);
+  g_assert_true(testutil::send_all(fd, absurd.data(), 8));
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(in.src, "frames-dropped") >= 3; }));
+  close(fd);
+  good_frame();
+
+  // Random bytes.
+  fd = testutil::tcp_connect(in.port);
+  Bytes junk = testutil::random_bytes(65536, 99);
+  testutil::send_all(fd, junk.data(), junk.size());  // may fail: the source hangs up
+  close(fd);
+
+  // Zero-length frames between good ones are skipped.
+  fd = testutil::tcp_connect(in.port);
+  Bytes zero = testutil::be64(0);
+  for (int i = 0; i < 5; i++) g_assert_true(testutil::send_all(fd, zero.data(), 8));
+  close(fd);
+  good_frame();
+
+  int after = testutil::tcp_connect(in.port);
+  for (uint32_t i = 0; i < 20; i++) g_assert_true(testutil::send_frame(after, tagged(2, i, 4000)));
+
+  uint32_t got_during = 0, got_after = 0;
+  while (got_during < during_sent || got_after < 20) {
+    Bytes f = in.pull();
+    g_assert_cmpuint(f.size(), >, 0);
+    if (f[1] == 1) {
+      g_assert_true(f == tagged(1, got_during, 3000 + got_during));
+      got_during++;
+    } else {
+      g_assert_true(f == tagged(2, got_after, 4000));
+      got_after++;
+    }
+  }
+  g_assert_true(testutil::wait_until([&] {
+    GstStructure *st = nullptr;
+    g_object_get(in.src, "stats", &st, nullptr);
+    guint64 empty = 0;
+    gst_structure_get_uint64(st, "frames-empty", &empty);
+    gst_structure_free(st);
+    return empty == 5;
+  }));
+  // Half frame, half header, oversized, random: four frames lost, and no
+  // stray frame was passed on.
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-dropped"), ==, 4);
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-received"), ==, during_sent + 20);
+  BusWatch bus;
+  bus.drain(in.pipeline);
+  g_assert_true(bus.saw("announced a frame of 1099511627776 bytes"));
+  g_assert_true(bus.saw("127.0.0.1:"));
+  close(during);
+  close(after);
+}
+
+void test_sender_events_are_signalled() {
+  Ingest in;
+  struct Seen {
+    std::atomic<int> added{0}, removed{0};
+    std::string reason;
+  } seen;
+  g_signal_connect(in.src, "sender-added", G_CALLBACK(+[](GstElement *, const char *addr, Seen *s) {
+                     g_assert_true(g_str_has_prefix(addr, "127.0.0.1:"));
+                     s->added++;
+                   }),
+                   &seen);
+  g_signal_connect(in.src, "sender-removed", G_CALLBACK(+[](GstElement *, const char *, const char *reason, Seen *s) {
+                     s->reason = reason;
+                     s->removed++;
+                   }),
+                   &seen);
+  int fd = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::wait_until([&] { return seen.added == 1 && in.senders() == 1; }));
+  Bytes header = testutil::be64(10);
+  testutil::send_all(fd, header.data(), 8);
+  close(fd);
+  g_assert_true(testutil::wait_until([&] { return seen.removed == 1; }));
+  g_assert_cmpstr(seen.reason.c_str(), ==, "closed-mid-frame");
+  g_assert_cmpuint(in.senders(), ==, 0);
+}
+
+void test_max_senders_refuses_extra_connections() {
+  Ingest in("max-senders=2");
+  int a = testutil::tcp_connect(in.port), b = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 2; }));
+  int c = testutil::tcp_connect(in.port);
+  char byte;
+  g_assert_cmpint(recv(c, &byte, 1, 0), ==, 0);  // refused: closed by the source
+  g_assert_true(testutil::send_frame(a, tagged(1, 0, 100)));
+  g_assert_true(in.pull() == tagged(1, 0, 100));
+  close(a);
+  close(b);
+  close(c);
+}
+
+void test_listens_from_ready() {
+  GstElement *src = gst_element_factory_make("lengthprefixsrc", nullptr);
+  g_object_set(src, "port", 0, nullptr);
+  std::atomic<int> notified{0};
+  g_signal_connect(src, "notify::current-port", G_CALLBACK(+[](GObject *, GParamSpec *, std::atomic<int> *n) { (*n)++; }),
+                   &notified);
+  g_assert_cmpint(gst_element_set_state(src, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
+  int port = 0;
+  g_object_get(src, "current-port", &port, nullptr);
+  g_assert_cmpint(port, >, 0);
+  g_assert_cmpint(notified.load(), ==, 1);
+  int fd = testutil::tcp_connect(port);  // accepted by the kernel backlog already
+  close(fd);
+  gst_element_set_state(src, GST_STATE_NULL);
+  g_object_get(src, "current-port", &port, nullptr);
+  g_assert_cmpint(port, ==, 0);
+  gst_object_unref(src);
+}
+
+void test_port_in_use_fails_with_error_naming_it() {
+  Ingest first;
+  GstElement *pipeline = testutil::parse("lengthprefixsrc name=src host=127.0.0.1 port=" + std::to_string(first.port) +
+                                         " ! fakesink");
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), ==, GST_STATE_CHANGE_FAILURE);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull(m);
+  GError *err = nullptr;
+  gst_message_parse_error(m, &err, nullptr);
+  g_assert_nonnull(strstr(err->message, ("port " + std::to_string(first.port)).c_str()));
+  g_error_free(err);
+  gst_message_unref(m);
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
+void test_null_returns_promptly_while_waiting_for_data() {
+  Ingest in;
+  int fd = testutil::tcp_connect(in.port);  // connected, silent
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 1; }));
+  gint64 t0 = g_get_monotonic_time();
+  g_assert_cmpint(gst_element_set_state(in.pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
+  g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+  close(fd);
+}
+
+void test_state_cycling_with_senders_leaks_nothing() {
+  GstElement *pipeline = testutil::parse("lengthprefixsrc name=src port=0 ! fakesink sync=false");
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  int baseline = open_fds();
+  for (int cycle = 0; cycle < 30; cycle++) {
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+    int port = 0;
+    g_object_get(src, "current-port", &port, nullptr);
+    guint64 before = testutil::get_u64(src, "frames-received");
+    int fds[3];
+    for (int &fd : fds) {
+      fd = testutil::tcp_connect(port);
+      g_assert_true(testutil::send_frame(fd, tagged(0, cycle, 20000)));
+    }
+    // Leave one sender mid-frame, to be cut by the state change.
+    Bytes header = testutil::be64(100);
+    testutil::send_all(fds[0], header.data(), 8);
+    g_assert_true(testutil::wait_until([&] { return testutil::get_u64(src, "frames-received") == before + 3; }));
+    if (cycle % 2) {
+      g_assert_cmpint(testutil::set_state_sync(pipeline, GST_STATE_PAUSED), !=, GST_STATE_CHANGE_FAILURE);
+      g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+    }
+    g_assert_cmpint(gst_element_set_state(pipeline, cycle % 3 ? GST_STATE_NULL : GST_STATE_READY), ==,
+                    GST_STATE_CHANGE_SUCCESS);
+    for (int fd : fds) close(fd);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  g_assert_cmpint(open_fds(), ==, baseline);
+  gst_object_unref(src);
+  gst_object_unref(pipeline);
+}
+
+// appsrc ! lengthprefixsink, for pushing buffers one by one.
+struct Camera {
+  GstElement *pipeline, *appsrc, *sink;
+  explicit Camera(int port) {
+    pipeline = testutil::parse("appsrc name=in format=time ! lengthprefixsink name=sink host=127.0.0.1 sync=false "
+                               "max-reconnect-interval=100 port=" +
+                               std::to_string(port));
+    appsrc = gst_bin_get_by_name(GST_BIN(pipeline), "in");
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    g_assert_cmpint(testutil::set_state_sync(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  }
+  ~Camera() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(appsrc);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  void push(const Bytes &frame) {
+    GstBuffer *b = gst_buffer_new_memdup(frame.data(), frame.size());
+    g_assert_cmpint(gst_app_src_push_buffer(GST_APP_SRC(appsrc), b), ==, GST_FLOW_OK);
+  }
+};
+
+void test_sink_to_src_round_trip_with_jpegenc() {
+  Ingest in;
+  std::string desc = "videotestsrc num-buffers=60 pattern=smpte ! video/x-raw,width=640,height=480 ! jpegenc ! "
+                     "tee name=t ! queue ! lengthprefixsink name=out host=127.0.0.1 sync=false port=" +
+                     std::to_string(in.port) + " t. ! queue ! appsink name=ref sync=false";
+  GstElement *camera = testutil::parse(desc);
+  GstElement *ref = gst_bin_get_by_name(GST_BIN(camera), "ref");
+  gst_element_set_state(camera, GST_STATE_PLAYING);
+  for (int i = 0; i < 60; i++) {
+    GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(ref), 10 * GST_SECOND);
+    g_assert_nonnull(s);
+    GstMapInfo map;
+    gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
+    Bytes expected(map.data, map.data + map.size);
+    gst_buffer_unmap(gst_sample_get_buffer(s), &map);
+    gst_sample_unref(s);
+    Bytes got = in.pull();
+    g_assert_cmpuint(got.size(), ==, expected.size());
+    g_assert_true(got == expected);
+    g_assert_cmpint(got[0], ==, 0xFF);
+    g_assert_cmpint(got[1], ==, 0xD8);
+  }
+  GstMessage *eos = gst_bus_timed_pop_filtered(GST_ELEMENT_BUS(camera), 10 * GST_SECOND, GST_MESSAGE_EOS);
+  g_assert_nonnull(eos);
+  gst_message_unref(eos);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(camera), "out");
+  g_assert_cmpuint(testutil::get_u64(sink, "frames-sent"), ==, 60);
+  gst_object_unref(sink);
+  gst_element_set_state(camera, GST_STATE_NULL);
+  gst_object_unref(ref);
+  gst_object_unref(camera);
+}
+
+void test_sink_survives_source_restart_without_partial_frames() {
+  auto in = std::make_unique<Ingest>();
+  int port = in->port;
+  Camera cam(port);
+  for (uint32_t i = 0; i < 10; i++) cam.push(tagged(1, i, 50000));
+  for (uint32_t i = 0; i < 10; i++) g_assert_true(in->pull() == tagged(1, i, 50000));
+
+  // The source goes away; frames pushed meanwhile are dropped, not queued.
+  in.reset();
+  for (uint32_t i = 10; i < 20; i++) cam.push(tagged(1, i, 50000));
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(cam.sink, "frames-dropped") > 0; }));
+
+  // A new source on the same port: frames flow again, each one whole.
+  in = std::make_unique<Ingest>("port=" + std::to_string(port));
+  g_assert_cmpint(in->port, ==, port);
+  uint32_t next = 20, received = 0;
+  while (received < 10) {
+    cam.push(tagged(1, next++, 50000));
+    Bytes f = in->pull(100);
+    if (f.empty()) {
+      g_assert_cmpuint(next, <, 2000);
+      continue;
+    }
+    uint32_t seq;
+    std::memcpy(&seq, &f[2], 4);
+    g_assert_cmpuint(seq, >=, 20);
+    g_assert_true(f == tagged(1, seq, 50000));
+    received++;
+  }
+  guint64 connections = testutil::get_u64(cam.sink, "connections");
+  g_assert_cmpuint(connections, >=, 2);
+  g_assert_cmpuint(testutil::get_u64(in->src, "frames-dropped"), ==, 0);
+}
+
+void test_sink_does_not_block_while_server_down() {
+  // Nothing listens on this port: render() drops and returns.
+  Ingest probe;
+  int port = probe.port;
+  gst_element_set_state(probe.pipeline, GST_STATE_NULL);
+  Camera cam(port);
+  gint64 t0 = g_get_monotonic_time();
+  for (uint32_t i = 0; i < 100; i++) cam.push(tagged(1, i, 1000));
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(cam.sink, "frames-dropped") == 100; }));
+  g_assert_cmpint(g_get_monotonic_time() - t0, <, 5 * G_USEC_PER_SEC);
+  gboolean connected = TRUE;
+  g_object_get(cam.sink, "connected", &connected, nullptr);
+  g_assert_false(connected);
+}
+
+void test_multifilesink_gets_bit_exact_frames_then_eos() {
+  g_autofree gchar *dir = g_dir_make_tmp("lengthprefix-XXXXXX", nullptr);
+  std::string location = std::string(dir) + "/frame-%05d.jpg";
+  GstElement *pipeline =
+      testutil::parse("lengthprefixsrc name=src port=0 eos-after-last-sender=true ! multifilesink location=" + location);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  int port = 0;
+  g_object_get(src, "current-port", &port, nullptr);
+
+  std::vector<Bytes> frames = testutil::jpeg_frames(10);
+  int good = testutil::tcp_connect(port);
+  int bad = testutil::tcp_connect(port);
+  Bytes absurd = testutil::be64(uint64_t{1} << 62);
+  testutil::send_all(bad, absurd.data(), 8);
+  for (const Bytes &f : frames) g_assert_true(testutil::send_frame(good, f));
+  close(bad);
+  close(good);
+
+  GstMessage *m = gst_bus_timed_pop_filtered(GST_ELEMENT_BUS(pipeline), 10 * GST_SECOND,
+                                             static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  g_assert_nonnull(m);
+  g_assert_cmpint(GST_MESSAGE_TYPE(m), ==, GST_MESSAGE_EOS);
+  gst_message_unref(m);
+  for (size_t i = 0; i < frames.size(); i++) {
+    g_autofree gchar *path = g_strdup_printf(location.c_str(), static_cast<int>(i));
+    gchar *contents = nullptr;
+    gsize len = 0;
+    g_assert_true(g_file_get_contents(path, &contents, &len, nullptr));
+    g_assert_cmpmem(contents, len, frames[i].data(), frames[i].size());
+    g_free(contents);
+    g_unlink(path);
+  }
+  g_autofree gchar *extra = g_strdup_printf(location.c_str(), 10);
+  g_assert_false(g_file_test(extra, G_FILE_TEST_EXISTS));
+  g_rmdir(dir);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(pipeline);
+}
+
+void test_prefix_options_round_trip() {
+  for (const char *opts : {"prefix-size=2", "prefix-size=4 byte-order=little-endian", "prefix-size=8 byte-order=little-endian"}) {
+    Ingest in(opts);
+    GstElement *p = testutil::parse("appsrc name=in format=time ! lengthprefixsink host=127.0.0.1 sync=false " +
+                                    std::string(opts) + " port=" + std::to_string(in.port));
+    GstElement *appsrc = gst_bin_get_by_name(GST_BIN(p), "in");
+    gst_element_set_state(p, GST_STATE_PLAYING);
+    for (uint32_t i = 0; i < 5; i++) {
+      Bytes f = tagged(3, i, 300 + i * 1000);
+      gst_app_src_push_buffer(GST_APP_SRC(appsrc), gst_buffer_new_memdup(f.data(), f.size()));
+    }
+    for (uint32_t i = 0; i < 5; i++) g_assert_true(in.pull() == tagged(3, i, 300 + i * 1000));
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(appsrc);
+    gst_object_unref(p);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  testutil::init(&argc, &argv);
+  g_test_add_func("/lengthprefixsrc/seed-sender-frames-arrive-bit-exact", test_seed_sender_frames_arrive_bit_exact);
+  g_test_add_func("/lengthprefixsrc/thousand-frames-arrive-in-order", test_thousand_frames_arrive_in_order);
+  g_test_add_func("/lengthprefixsrc/buffers-timestamped-with-arrival-running-time",
+                  test_buffers_are_timestamped_with_arrival_running_time);
+  g_test_add_func("/lengthprefixsrc/three-concurrent-senders-frames-whole-and-unmixed",
+                  test_three_concurrent_senders_frames_whole_and_unmixed);
+  g_test_add_func("/lengthprefixsrc/slow-sender-does-not-stall-others", test_slow_sender_does_not_stall_others);
+  g_test_add_func("/lengthprefixsrc/hostile-senders-do-not-disturb-good-ones",
+                  test_hostile_senders_do_not_disturb_good_ones);
+  g_test_add_func("/lengthprefixsrc/sender-events-are-signalled", test_sender_events_are_signalled);
+  g_test_add_func("/lengthprefixsrc/max-senders-refuses-extra-connections", test_max_senders_refuses_extra_connections);
+  g_test_add_func("/lengthprefixsrc/listens-from-ready", test_listens_from_ready);
+  g_test_add_func("/lengthprefixsrc/port-in-use-fails-with-error-naming-it", test_port_in_use_fails_with_error_naming_it);
+  g_test_add_func("/lengthprefixsrc/null-returns-promptly-while-waiting-for-data",
+                  test_null_returns_promptly_while_waiting_for_data);
+  g_test_add_func("/lengthprefixsrc/state-cycling-with-senders-leaks-nothing",
+                  test_state_cycling_with_senders_leaks_nothing);
+  g_test_add_func("/lengthprefixsrc/multifilesink-gets-bit-exact-frames-then-eos",
+                  test_multifilesink_gets_bit_exact_frames_then_eos);
+  g_test_add_func("/lengthprefix/prefix-options-round-trip", test_prefix_options_round_trip);
+  g_test_add_func("/lengthprefixsink/round-trip-with-jpegenc", test_sink_to_src_round_trip_with_jpegenc);
+  g_test_add_func("/lengthprefixsink/survives-source-restart-without-partial-frames",
+                  test_sink_survives_source_restart_without_partial_frames);
+  g_test_add_func("/lengthprefixsink/does-not-block-while-server-down", test_sink_does_not_block_while_server_down);
+  return g_test_run();
+}
