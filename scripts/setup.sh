@@ -12,6 +12,7 @@ apt_packages=(
   libsoup-3.0-dev glib-networking
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   screen openssl curl
+  clang libclang-rt-14-dev
 )
 
 missing=()
