@@ -3,6 +3,7 @@
 # and blacklists nothing.
 set -eu
 plugin_dir=$1
+if [ -n "${IMAGESTREAM_SANITIZER_PRELOAD:-}" ]; then export LD_PRELOAD=$IMAGESTREAM_SANITIZER_PRELOAD; fi
 fail() { echo "FAIL: $*"; exit 1; }
 gst-inspect-1.0 "$plugin_dir/libgstimagestream.so" >/dev/null || fail "plugin does not load"
 if gst-inspect-1.0 -b | grep -q imagestream; then fail "imagestream is blacklisted"; fi

@@ -104,7 +104,8 @@ bool wait_until(const std::function<bool()> &done, int timeout_ms) {
 GstElement *parse(const std::string &description) {
   GError *err = nullptr;
   GstElement *p = gst_parse_launch(description.c_str(), &err);
-  if (!p) g_error("cannot build '%s': %s", description.c_str(), err->message);
+  // A missing element is a "recoverable" error that still returns a pipeline.
+  if (!p || err) g_error("cannot build '%s': %s", description.c_str(), err ? err->message : "?");
   return p;
 }
 
