@@ -123,6 +123,7 @@ static bool ensure_connected(GstLengthPrefixSink *self, bool *cancelled) {
 
   GObjectPtr<GSocketClient> client(g_socket_client_new());
   g_socket_client_set_timeout(client.get(), timeout);
+  g_socket_client_set_enable_proxy(client.get(), FALSE);  // a camera talks to its relay directly
   GError *err = nullptr;
   GSocketConnection *c = g_socket_client_connect_to_host(client.get(), host.c_str(), port, self->cancellable, &err);
   if (!c) {

@@ -57,6 +57,9 @@ GST_DEBUG_CATEGORY_STATIC(lengthprefixsrc_debug);
 // kDirectRead bytes still missing are read straight into their buffer.
 constexpr size_t kStagingSize = 64 * 1024;
 constexpr size_t kDirectRead = 16 * 1024;
+// How long a sender must have been silent before a newcomer may replace it
+// when max-senders are connected.
+constexpr gint64 kEvictAfter = 2 * G_USEC_PER_SEC;
 
 enum {
   PROP_0,
@@ -122,7 +125,8 @@ struct Sender final : FrameParser::Receiver {
   Ingest &ingest;
   GstBuffer *frame = nullptr;  // being filled, mapped writable in `map`
   GstMapInfo map{};
-  bool discont = true;  // the next frame is this sender's first
+  bool discont = true;     // the next frame is this sender's first
+  gint64 last_active = 0;  // monotonic µs of the last byte received
 };
 
 // The sockets and frames; touched by the streaming thread, and by state
@@ -134,6 +138,7 @@ struct Ingest {
   std::vector<pollfd> pollfds;
   std::unique_ptr<uint8_t[]> staging{new uint8_t[kStagingSize]};
   GstClockTime arrival = GST_CLOCK_TIME_NONE;  // running time of the current wake-up
+  gint64 now = 0;                              // monotonic µs of the current wake-up
   bool had_sender = false;
 
   Counter frames_received, bytes_received, frames_dropped, frames_empty;
@@ -214,6 +219,19 @@ static void close_all(GstLengthPrefixSrc *self, const char *reason) {
   in.had_sender = false;
 }
 
+// At the sender limit, a newcomer replaces the sender that has been silent
+// longest, if that one sent nothing for kEvictAfter: connections held open
+// without sending can't lock a camera out.
+static bool evict_idlest(GstLengthPrefixSrc *self) {
+  Ingest &in = *self->ingest;
+  size_t idlest = 0;
+  for (size_t i = 1; i < in.senders.size(); i++)
+    if (in.senders[i]->last_active < in.senders[idlest]->last_active) idlest = i;
+  if (in.senders.empty() || in.now - in.senders[idlest]->last_active < kEvictAfter) return false;
+  remove_sender(self, idlest, "evicted");
+  return true;
+}
+
 static void accept_senders(GstLengthPrefixSrc *self, GSocket *listener) {
   Ingest &in = *self->ingest;
   for (;;) {
@@ -231,18 +249,19 @@ static void accept_senders(GstLengthPrefixSrc *self, GSocket *listener) {
     guint64 max_frame_size = self->settings->max_frame_size;
     guint max_senders = self->settings->max_senders;
     GST_OBJECT_UNLOCK(self);
-    if (max_senders && in.senders.size() >= max_senders) {
+    if (max_senders && in.senders.size() >= max_senders && !evict_idlest(self)) {
       std::string address = imagestream::peer_address(s);
       in.senders_refused.add(1);
       GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ,
-                          ("Refused sender %s: max-senders (%u) are already connected", address.c_str(),
-                           max_senders),
+                          ("Refused sender %s: max-senders (%u) are connected and all of them are sending",
+                           address.c_str(), max_senders),
                           (nullptr));
       g_socket_close(s, nullptr);
       g_object_unref(s);
       continue;
     }
     auto sender = std::make_unique<Sender>(s, in, format, max_frame_size);
+    sender->last_active = in.now;
     std::string address = sender->address;
     in.senders.push_back(std::move(sender));
     in.num_senders.store(in.senders.size());
@@ -278,7 +297,10 @@ static const char *read_sender(GstLengthPrefixSrc *self, Sender &sender) {
       return "oversized";
     }
   }
-  if (n > 0) return nullptr;
+  if (n > 0) {
+    sender.last_active = in.now;
+    return nullptr;
+  }
   if (n == 0) return parser.mid_frame() ? "closed-mid-frame" : "closed";
   if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
     g_error_free(err);
@@ -320,6 +342,7 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
   } while (r < 0 && errno == EINTR);
   if (in.pollfds[0].revents) return false;
   in.arrival = running_time_now(self);
+  in.now = g_get_monotonic_time();
 
   // Back to front, so that removing a sender keeps the lower indices valid.
   for (size_t i = nsenders; i-- > 0;) {
@@ -605,7 +628,8 @@ static void gst_length_prefix_src_class_init(GstLengthPrefixSrcClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_MAX_SENDERS,
       g_param_spec_uint("max-senders", "Max senders",
-                        "Most senders connected at once; further connections are refused (0 = no limit)", 0,
+                        "Most senders connected at once (0 = no limit); a newcomer replaces the sender silent longest "
+                        "if that one sent nothing for 2 s, else it is refused", 0,
                         G_MAXUINT, DEFAULT_MAX_SENDERS, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_CAPS,
@@ -651,7 +675,8 @@ static void gst_length_prefix_src_class_init(GstLengthPrefixSrcClass *klass) {
   /**
    * GstLengthPrefixSrc::sender-removed:
    * @address: "host:port" of the sender
-   * @reason: closed, closed-mid-frame, oversized, error or stopped
+   * @reason: closed, closed-mid-frame, oversized, error, evicted (silent
+   *   while max-senders were connected and another wanted in) or stopped
    *
    * A sender is gone. Emitted from the streaming thread, or from the thread
    * changing the state for "stopped".

@@ -298,6 +298,29 @@ void test_max_senders_refuses_extra_connections() {
   close(c);
 }
 
+void test_silent_senders_cannot_lock_out_a_camera() {
+  Ingest in("max-senders=3");
+  // Connections that never send fill every slot.
+  int silent[3];
+  for (int &fd : silent) fd = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 3; }));
+  // A camera keeps trying, as lengthprefixsink does, until it replaces one.
+  Bytes got;
+  int camera = -1;
+  g_assert_true(testutil::wait_until([&] {
+    if (camera >= 0) close(camera);
+    camera = testutil::tcp_connect(in.port);
+    testutil::send_frame(camera, tagged(5, 0, 1000));
+    got = in.pull(300);
+    return !got.empty();
+  }));
+  g_assert_true(got == tagged(5, 0, 1000));
+  for (uint32_t i = 1; i < 20; i++) g_assert_true(testutil::send_frame(camera, tagged(5, i, 1000)));
+  for (uint32_t i = 1; i < 20; i++) g_assert_true(in.pull() == tagged(5, i, 1000));
+  close(camera);
+  for (int fd : silent) close(fd);
+}
+
 void test_listens_from_ready() {
   GstElement *src = gst_element_factory_make("lengthprefixsrc", nullptr);
   g_object_set(src, "port", 0, nullptr);
@@ -556,6 +579,8 @@ int main(int argc, char **argv) {
                   test_hostile_senders_do_not_disturb_good_ones);
   g_test_add_func("/lengthprefixsrc/sender-events-are-signalled", test_sender_events_are_signalled);
   g_test_add_func("/lengthprefixsrc/max-senders-refuses-extra-connections", test_max_senders_refuses_extra_connections);
+  g_test_add_func("/lengthprefixsrc/silent-senders-cannot-lock-out-a-camera",
+                  test_silent_senders_cannot_lock_out_a_camera);
   g_test_add_func("/lengthprefixsrc/listens-from-ready", test_listens_from_ready);
   g_test_add_func("/lengthprefixsrc/port-in-use-fails-with-error-naming-it", test_port_in_use_fails_with_error_naming_it);
   g_test_add_func("/lengthprefixsrc/null-returns-promptly-while-waiting-for-data",
