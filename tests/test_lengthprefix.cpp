@@ -19,14 +19,6 @@ using testutil::Bytes;
 
 namespace {
 
-int open_fds() {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
-
 // lengthprefixsrc port=0 ! appsink, playing.
 struct Ingest {
   GstElement *pipeline = nullptr;
@@ -371,7 +363,7 @@ void test_null_returns_promptly_while_waiting_for_data() {
 void test_state_cycling_with_senders_leaks_nothing() {
   GstElement *pipeline = testutil::parse("lengthprefixsrc name=src port=0 ! fakesink sync=false");
   GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  int baseline = open_fds();
+  int baseline = testutil::open_fds();
   for (int cycle = 0; cycle < 30; cycle++) {
     g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
     int port = 0;
@@ -395,7 +387,7 @@ void test_state_cycling_with_senders_leaks_nothing() {
     for (int fd : fds) close(fd);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
-  g_assert_cmpint(open_fds(), ==, baseline);
+  g_assert_cmpint(testutil::open_fds(), ==, baseline);
   gst_object_unref(src);
   gst_object_unref(pipeline);
 }

@@ -7,7 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <poll.h>
+
 #include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <csignal>
 
 namespace testutil {
@@ -119,6 +124,120 @@ guint64 get_u64(GstElement *element, const char *property) {
   guint64 v = 0;
   g_object_get(element, property, &v, nullptr);
   return v;
+}
+
+int open_fds() {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// Reads until `want` bytes are buffered or the deadline passes.
+static bool fill(int fd, Bytes &buf, size_t want, gint64 deadline) {
+  uint8_t chunk[65536];
+  while (buf.size() < want) {
+    int left_ms = static_cast<int>((deadline - g_get_monotonic_time()) / 1000);
+    if (left_ms <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, left_ms) <= 0) return false;
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buf.insert(buf.end(), chunk, chunk + n);
+  }
+  return true;
+}
+
+bool WsClient::open(int port, const std::string &path, const std::string &extra_headers) {
+  fd = tcp_connect(port);
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                    extra_headers + "\r\n";
+  if (!send_all(fd, req.data(), req.size())) return false;
+  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  size_t end;
+  while ((end = std::string(pending.begin(), pending.end()).find("\r\n\r\n")) == std::string::npos)
+    if (!fill(fd, pending, pending.size() + 1, deadline)) return false;
+  std::string head(pending.begin(), pending.begin() + end);
+  pending.erase(pending.begin(), pending.begin() + end + 4);
+  if (sscanf(head.c_str(), "HTTP/1.1 %d", &status) != 1) return false;
+  return status == 101;
+}
+
+bool WsClient::read_message(Bytes &payload, int timeout_ms, int *opcode) {
+  gint64 deadline = g_get_monotonic_time() + gint64{timeout_ms} * 1000;
+  for (;;) {
+    if (!fill(fd, pending, 2, deadline)) return false;
+    int op = pending[0] & 0x0F;
+    uint64_t len = pending[1] & 0x7F;
+    size_t header = 2;
+    if (len == 126) header = 4;
+    if (len == 127) header = 10;
+    if (!fill(fd, pending, header, deadline)) return false;
+    if (header > 2) {
+      len = 0;
+      for (size_t i = 2; i < header; i++) len = (len << 8) | pending[i];
+    }
+    if (!fill(fd, pending, header + len, deadline)) return false;
+    Bytes body(pending.begin() + header, pending.begin() + header + len);
+    pending.erase(pending.begin(), pending.begin() + header + len);
+    if (op == 0x9 || op == 0xA) continue;  // ping, pong
+    if (opcode) *opcode = op;
+    payload = std::move(body);
+    return op != 0x8;
+  }
+}
+
+bool WsClient::send_frame(int opcode, const Bytes &payload) {
+  Bytes f{static_cast<uint8_t>(0x80 | opcode)};
+  if (payload.size() < 126) {
+    f.push_back(static_cast<uint8_t>(0x80 | payload.size()));
+  } else if (payload.size() < 65536) {
+    f.push_back(0x80 | 126);
+    f.push_back(static_cast<uint8_t>(payload.size() >> 8));
+    f.push_back(static_cast<uint8_t>(payload.size()));
+  } else {
+    f.push_back(0x80 | 127);
+    Bytes len = be64(payload.size());
+    f.insert(f.end(), len.begin(), len.end());
+  }
+  const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
+  f.insert(f.end(), mask, mask + 4);
+  for (size_t i = 0; i < payload.size(); i++) f.push_back(payload[i] ^ mask[i % 4]);
+  return send_all(fd, f.data(), f.size());
+}
+
+void WsClient::close() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+int http_get(int port, const std::string &path, std::string *body, std::string *headers) {
+  int fd = tcp_connect(port);
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  send_all(fd, req.data(), req.size());
+  Bytes all;
+  uint8_t chunk[65536];
+  ssize_t n;
+  while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0) all.insert(all.end(), chunk, chunk + n);
+  ::close(fd);
+  std::string text(all.begin(), all.end());
+  int status = 0;
+  sscanf(text.c_str(), "HTTP/1.1 %d", &status);
+  size_t end = text.find("\r\n\r\n");
+  if (headers) *headers = text.substr(0, end);
+  if (body) *body = end == std::string::npos ? "" : text.substr(end + 4);
+  return status;
 }
 
 }  // namespace testutil

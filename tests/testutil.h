@@ -40,4 +40,32 @@ GstElement *parse(const std::string &description);
 GstStateChangeReturn set_state_sync(GstElement *pipeline, GstState state);
 guint64 get_u64(GstElement *element, const char *property);
 
+// Open file descriptors of this process.
+int open_fds();
+// Resident set size of this process, in KiB.
+long rss_kib();
+
+// A minimal WebSocket client on a raw blocking socket (the server side's
+// frames are unmasked; ours are masked as RFC 6455 requires).
+struct WsClient {
+  int fd = -1;
+  int status = 0;       // HTTP status of the upgrade response
+  Bytes pending;        // bytes read past the last message
+
+  WsClient() = default;
+  WsClient(const WsClient &) = delete;
+  ~WsClient() { close(); }
+  // Connects and upgrades; true on 101. `extra_headers` end in \r\n each.
+  bool open(int port, const std::string &path, const std::string &extra_headers = "");
+  // The next data message (binary or text) within `timeout_ms`; answers
+  // nothing. False on timeout, close or error. `opcode` gets 1, 2 or 8.
+  bool read_message(Bytes &payload, int timeout_ms = 10000, int *opcode = nullptr);
+  // Sends one masked frame.
+  bool send_frame(int opcode, const Bytes &payload);
+  void close();
+};
+
+// A plain HTTP/1.1 GET; returns the status, and the body in `body`.
+int http_get(int port, const std::string &path, std::string *body = nullptr, std::string *headers = nullptr);
+
 }  // namespace testutil
