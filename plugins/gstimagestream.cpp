@@ -5,6 +5,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ok = FALSE;
   ok |= GST_ELEMENT_REGISTER(lengthprefixsrc, plugin);
   ok |= GST_ELEMENT_REGISTER(lengthprefixsink, plugin);
+  ok |= GST_ELEMENT_REGISTER(websocketsink, plugin);
   return ok;
 }
 

@@ -1,0 +1,502 @@
+// imagestream-launch: one relay, from cameras on a TCP port to browsers on a
+// web port, as the pipeline
+//
+//   lengthprefixsrc ! [--filter elements] ! websocketsink
+//
+// with the elements registered in-process, so the binary runs from the build
+// tree without GST_PLUGIN_PATH. It takes the original relay's positional
+// arguments (PORT WEB_PORT SECRET), so scripts/initiate_screen.sh can start it
+// in place of the Python scripts.
+#include <glib-unix.h>
+#include <gst/gst.h>
+
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gstimagestream.h"
+#include "lengthprefix.h"
+
+namespace {
+
+using imagestream::GObjectPtr;
+
+struct MainLoopUnref {
+  void operator()(GMainLoop *loop) const { g_main_loop_unref(loop); }
+};
+using MainLoopPtr = std::unique_ptr<GMainLoop, MainLoopUnref>;
+
+constexpr const char *kProgram = "imagestream-launch";
+
+enum ExitCode { kExitOk = 0, kExitFailure = 1, kExitUsage = 2 };
+
+// The seed's ports and path, used by --demo when no positional args are given.
+constexpr int kDemoIngestPort = 5000;
+constexpr int kDemoWebPort = 8090;
+constexpr const char *kDemoSecret = "camera";
+
+constexpr const char *kAllInterfaces = "0.0.0.0";
+constexpr int kDefaultStatusInterval = 5;  // seconds
+constexpr int kUnset = -1;                 // a numeric option not given: the element's default
+
+struct LaunchOptions {
+  int ingest_port = kDemoIngestPort;
+  int web_port = kDemoWebPort;
+  std::string secret = kDemoSecret;
+  std::string ingest_host = kAllInterfaces;
+  std::string web_host = kAllInterfaces;
+  std::string tls_certificate;
+  std::string tls_key;
+  std::string allowed_origins;
+  std::string document_root;
+  std::string filter;
+  gint64 max_frame_size = kUnset;
+  int max_viewers = kUnset;
+  int status_interval = kDefaultStatusInterval;
+  bool demo = false;
+};
+
+// Why the launcher cannot go on, and with which exit code.
+struct Failure {
+  ExitCode code = kExitOk;
+  std::string message;
+  bool failed() const { return code != kExitOk; }
+};
+
+Failure usage_error(std::string message) { return {kExitUsage, std::move(message)}; }
+Failure runtime_error(std::string message) { return {kExitFailure, std::move(message)}; }
+
+bool parse_port(const char *text, int *port) {
+  guint64 value = 0;
+  if (!g_ascii_string_to_unsigned(text, 10, 0, 65535, &value, nullptr)) return false;
+  *port = static_cast<int>(value);
+  return true;
+}
+
+// The secret becomes a URL path segment; unreserved characters only, so it
+// reads the same in a URL, a shell command and a systemd environment file.
+bool valid_secret(const std::string &secret) {
+  if (secret.empty()) return false;
+  for (char c : secret) {
+    if (!g_ascii_isalnum(c) && c != '-' && c != '_' && c != '.' && c != '~') return false;
+  }
+  return true;
+}
+
+// Fills `options` from argv. Nothing means go on; a Failure with kExitOk
+// means exit 0 now (--help and --version have printed their text).
+std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &options, std::string &help) {
+  g_autofree gchar *ingest_host = nullptr;
+  g_autofree gchar *web_host = nullptr;
+  g_autofree gchar *tls_certificate = nullptr;
+  g_autofree gchar *tls_key = nullptr;
+  g_autofree gchar *allowed_origins = nullptr;
+  g_autofree gchar *document_root = nullptr;
+  g_autofree gchar *filter = nullptr;
+  gint64 max_frame_size = kUnset;
+  int max_viewers = kUnset;
+  int status_interval = kDefaultStatusInterval;
+  gboolean demo = FALSE;
+  gboolean version = FALSE;
+
+  GOptionEntry entries[] = {
+      {"ingest-host", 0, 0, G_OPTION_ARG_STRING, &ingest_host,
+       "Address cameras connect to (default 0.0.0.0, all interfaces)", "HOST"},
+      {"web-host", 0, 0, G_OPTION_ARG_STRING, &web_host,
+       "Address browsers connect to (default 0.0.0.0, all interfaces)", "HOST"},
+      {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_certificate, "PEM certificate: serve https/wss instead of http/ws",
+       "FILE"},
+      {"tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key, "PEM private key of --tls-cert", "FILE"},
+      {"max-frame-size", 0, 0, G_OPTION_ARG_INT64, &max_frame_size, "Largest frame accepted from a camera, in bytes",
+       "BYTES"},
+      {"max-viewers", 0, 0, G_OPTION_ARG_INT, &max_viewers, "Most browsers connected at once (0 = no limit)", "N"},
+      {"allowed-origins", 0, 0, G_OPTION_ARG_STRING, &allowed_origins,
+       "Comma-separated origins whose pages may connect (default: any)", "ORIGINS"},
+      {"document-root", 0, 0, G_OPTION_ARG_FILENAME, &document_root,
+       "Serve DIR/index.html at the viewer URL, and DIR's other files at /FILE, "
+       "instead of the built-in viewer page",
+       "DIR"},
+      {"filter", 0, 0, G_OPTION_ARG_STRING, &filter,
+       "GStreamer elements between camera and browsers, in gst-launch syntax, "
+       "e.g. 'jpegdec ! videoscale ! video/x-raw,width=640 ! jpegenc'",
+       "PIPELINE"},
+      {"demo", 0, 0, G_OPTION_ARG_NONE, &demo,
+       "Also run a test-pattern camera in this process (PORT WEB_PORT SECRET default to 5000 8090 camera)", nullptr},
+      {"status-interval", 0, 0, G_OPTION_ARG_INT, &status_interval,
+       "Seconds between status lines (0 = none; default 5)", "SECONDS"},
+      {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", nullptr},
+      {nullptr},
+  };
+
+  g_autoptr(GOptionContext) context = g_option_context_new("PORT WEB_PORT SECRET");
+  g_option_context_set_summary(context,
+                               "Relays length-prefixed JPEG frames that cameras send to TCP port PORT to\n"
+                               "browsers at http://HOST:WEB_PORT/SECRET (the page and its WebSocket).");
+  g_option_context_add_main_entries(context, entries, nullptr);
+  g_option_context_add_group(context, gst_init_get_option_group());
+  g_autofree gchar *help_text = g_option_context_get_help(context, TRUE, nullptr);
+  help = help_text;
+
+  g_autoptr(GError) error = nullptr;
+  if (!g_option_context_parse(context, &argc, &argv, &error)) return usage_error(error->message);
+  if (version) {
+    g_autofree gchar *gstreamer = gst_version_string();
+    g_print("%s %s (%s)\n", kProgram, PACKAGE_VERSION, gstreamer);
+    return Failure{};
+  }
+
+  options.demo = demo;
+  const int positional = argc - 1;
+  if (positional > 3) return usage_error("too many arguments; expected PORT WEB_PORT SECRET");
+  if (positional < 3 && !(demo && positional == 0))
+    return usage_error("expected PORT WEB_PORT SECRET (or --demo alone)");
+  if (positional == 3) {
+    if (!parse_port(argv[1], &options.ingest_port))
+      return usage_error(std::string("PORT must be a number from 0 to 65535, not \"") + argv[1] + "\"");
+    if (!parse_port(argv[2], &options.web_port))
+      return usage_error(std::string("WEB_PORT must be a number from 0 to 65535, not \"") + argv[2] + "\"");
+    options.secret = argv[3];
+    if (!valid_secret(options.secret))
+      return usage_error("SECRET must be letters, digits, '-', '_', '.' or '~', not \"" + options.secret + "\"");
+  }
+
+  if (ingest_host) options.ingest_host = ingest_host;
+  if (web_host) options.web_host = web_host;
+  if (tls_certificate) options.tls_certificate = tls_certificate;
+  if (tls_key) options.tls_key = tls_key;
+  if (options.tls_certificate.empty() != options.tls_key.empty())
+    return usage_error("--tls-cert and --tls-key go together");
+  if (allowed_origins) options.allowed_origins = allowed_origins;
+  if (document_root) options.document_root = document_root;
+  if (filter) options.filter = filter;
+  if (max_frame_size != kUnset && max_frame_size < 1) return usage_error("--max-frame-size must be 1 or more");
+  options.max_frame_size = max_frame_size;
+  if (max_viewers != kUnset && max_viewers < 0) return usage_error("--max-viewers must be 0 or more");
+  options.max_viewers = max_viewers;
+  if (status_interval < 0) return usage_error("--status-interval must be 0 or more");
+  options.status_interval = status_interval;
+  return std::nullopt;
+}
+
+// Sets a property from its text form, whatever its GType (as gst-launch does).
+void set_property(GstElement *element, const char *name, const std::string &value) {
+  gst_util_set_object_arg(G_OBJECT(element), name, value.c_str());
+}
+
+// Reads any integer property as a guint64 (counters are uint or uint64).
+guint64 read_counter(GstElement *element, const char *name) {
+  GParamSpec *spec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), name);
+  if (!spec) return 0;
+  GValue value = G_VALUE_INIT;
+  GValue as_u64 = G_VALUE_INIT;
+  g_value_init(&value, spec->value_type);
+  g_value_init(&as_u64, G_TYPE_UINT64);
+  g_object_get_property(G_OBJECT(element), name, &value);
+  guint64 result = g_value_transform(&value, &as_u64) ? g_value_get_uint64(&as_u64) : 0;
+  g_value_unset(&value);
+  g_value_unset(&as_u64);
+  return result;
+}
+
+int read_port(GstElement *element, const char *name) { return static_cast<int>(read_counter(element, name)); }
+
+bool is_any_address(const std::string &host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
+
+// How a browser or camera on this machine spells `host` in a URL.
+std::string url_host(const std::string &host) {
+  if (is_any_address(host)) return "localhost";
+  if (host.find(':') != std::string::npos) return "[" + host + "]";
+  return host;
+}
+
+// The relay pipeline (with --demo, also its test camera) and the main loop
+// that runs it until a signal or an error.
+class Relay {
+ public:
+  explicit Relay(const LaunchOptions &options) : options_(options) {}
+  Relay(const Relay &) = delete;
+  Relay &operator=(const Relay &) = delete;
+  ~Relay() { stop(); }
+
+  Failure build();
+  Failure start();
+  ExitCode run();
+  void stop();
+
+ private:
+  Failure start_demo_camera();
+  Failure take_bus_error(GstElement *pipeline);
+  void print_addresses();
+  void print_status();
+  void on_bus_message(GstMessage *message);
+
+  static gboolean on_bus_message_cb(GstBus *, GstMessage *message, gpointer self);
+  static gboolean on_signal_cb(gpointer self);
+  static gboolean on_status_cb(gpointer self);
+  static void on_viewer_added_cb(GstElement *, const char *address, gpointer);
+  static void on_viewer_removed_cb(GstElement *, const char *address, const char *reason, gpointer);
+
+  const LaunchOptions &options_;
+  GObjectPtr<GstElement> pipeline_;
+  GstElement *ingest_ = nullptr;        // owned by pipeline_
+  GstElement *fanout_ = nullptr;        // owned by pipeline_
+  GObjectPtr<GstElement> demo_camera_;  // only with --demo
+  MainLoopPtr loop_;
+  ExitCode exit_code_ = kExitOk;
+
+  // Counters at the previous status line, for rates.
+  guint64 last_frames_ = 0;
+  guint64 last_bytes_ = 0;
+  gint64 last_time_ = 0;
+};
+
+Failure Relay::build() {
+  for (const char *factory : {"lengthprefixsrc", "websocketsink"}) {
+    g_autoptr(GstElementFactory) found = gst_element_factory_find(factory);
+    if (!found) return runtime_error(std::string("element ") + factory + " is missing from this build");
+  }
+  pipeline_.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("imagestream"))));
+  ingest_ = gst_element_factory_make("lengthprefixsrc", "ingest");
+  fanout_ = gst_element_factory_make("websocketsink", "fanout");
+  gst_bin_add_many(GST_BIN(pipeline_.get()), ingest_, fanout_, nullptr);
+
+  set_property(ingest_, "host", options_.ingest_host);
+  set_property(ingest_, "port", std::to_string(options_.ingest_port));
+  if (options_.max_frame_size != kUnset)
+    set_property(ingest_, "max-frame-size", std::to_string(options_.max_frame_size));
+
+  set_property(fanout_, "host", options_.web_host);
+  set_property(fanout_, "port", std::to_string(options_.web_port));
+  set_property(fanout_, "path", "/" + options_.secret);
+  if (options_.max_viewers != kUnset) set_property(fanout_, "max-viewers", std::to_string(options_.max_viewers));
+  if (!options_.allowed_origins.empty()) set_property(fanout_, "allowed-origins", options_.allowed_origins);
+  if (!options_.document_root.empty()) set_property(fanout_, "document-root", options_.document_root);
+  if (!options_.tls_certificate.empty()) {
+    set_property(fanout_, "tls-certificate", options_.tls_certificate);
+    set_property(fanout_, "tls-key", options_.tls_key);
+  }
+  g_signal_connect(fanout_, "viewer-added", G_CALLBACK(on_viewer_added_cb), nullptr);
+  g_signal_connect(fanout_, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), nullptr);
+
+  if (options_.filter.empty()) {
+    if (!gst_element_link(ingest_, fanout_)) return runtime_error("cannot link lengthprefixsrc to websocketsink");
+  } else {
+    g_autoptr(GError) error = nullptr;
+    // FATAL_ERRORS: a misspelt property fails here rather than being ignored.
+    GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), TRUE, nullptr,
+                                                             GST_PARSE_FLAG_FATAL_ERRORS, &error);
+    if (!filter) return usage_error("--filter: " + std::string(error->message));
+    gst_object_set_name(GST_OBJECT(filter), "filter");
+    gst_bin_add(GST_BIN(pipeline_.get()), filter);
+    if (!gst_element_link_many(ingest_, filter, fanout_, nullptr))
+      return usage_error("--filter: '" + options_.filter + "' does not take and give one stream of frames");
+  }
+
+  return {};
+}
+
+// The demo camera is a pipeline of its own, as a real camera is a program of
+// its own: its own clock and state, started once the ingest listens, so that
+// it is told the real port (PORT may be 0).
+Failure Relay::start_demo_camera() {
+  const std::string host = is_any_address(options_.ingest_host) ? "127.0.0.1" : options_.ingest_host;
+  const int port = read_port(ingest_, "current-port");
+  // timeoverlay ships in the Pango plugin, which not every install has; the
+  // moving ball alone still shows that frames flow.
+  g_autoptr(GstElementFactory) overlay = gst_element_factory_find("timeoverlay");
+  std::string description =
+      "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=30/1 ! ";
+  if (overlay) description += "timeoverlay ! ";
+  description += "jpegenc ! lengthprefixsink host=\"" + host + "\" port=" + std::to_string(port);
+  g_autoptr(GError) error = nullptr;
+  GstElement *camera = gst_parse_launch(description.c_str(), &error);
+  if (!camera) return runtime_error("--demo: " + std::string(error->message));
+  demo_camera_.reset(GST_ELEMENT(gst_object_ref_sink(camera)));
+  if (gst_element_set_state(demo_camera_.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    return take_bus_error(demo_camera_.get());
+  return {};
+}
+
+// The first error the pipeline posted, as the user should read it.
+Failure Relay::take_bus_error(GstElement *pipeline) {
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
+  g_autoptr(GstMessage) message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  if (!message) return runtime_error("the pipeline failed to start");
+  g_autoptr(GError) error = nullptr;
+  gst_message_parse_error(message, &error, nullptr);
+  return runtime_error(error->message);
+}
+
+Failure Relay::start() {
+  if (gst_element_set_state(pipeline_.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    return take_bus_error(pipeline_.get());
+  if (options_.demo) {
+    Failure failure = start_demo_camera();
+    if (failure.failed()) return failure;
+  }
+  print_addresses();
+  return {};
+}
+
+void Relay::print_addresses() {
+  const int ingest_port = read_port(ingest_, "current-port");
+  int web_port = read_port(fanout_, "current-port");
+  if (web_port == 0) web_port = options_.web_port;
+  const bool tls = !options_.tls_certificate.empty();
+  const std::string authority = url_host(options_.web_host) + ":" + std::to_string(web_port);
+  const std::string path = "/" + options_.secret;
+  // The ingest line shows the address as bound (0.0.0.0: every interface).
+  const std::string &ingest_host = options_.ingest_host;
+  const bool ipv6 = ingest_host.find(':') != std::string::npos;
+  g_print("ingest: tcp://%s%s%s:%d\n", ipv6 ? "[" : "", ingest_host.c_str(), ipv6 ? "]" : "", ingest_port);
+  g_print("viewer: %s://%s%s  (WebSocket %s://%s%s)\n", tls ? "https" : "http", authority.c_str(), path.c_str(),
+          tls ? "wss" : "ws", authority.c_str(), path.c_str());
+  if (options_.demo) g_print("demo: a test-pattern camera sends to port %d\n", ingest_port);
+}
+
+void Relay::print_status() {
+  const gint64 now = g_get_monotonic_time();
+  const guint64 frames = read_counter(ingest_, "frames-received");
+  const guint64 bytes = read_counter(ingest_, "bytes-received");
+  const double seconds = (now - last_time_) / 1e6;
+  const double fps = seconds > 0 ? (frames - last_frames_) / seconds : 0;
+  const double mbps = seconds > 0 ? (bytes - last_bytes_) / seconds / 1e6 : 0;
+  last_frames_ = frames;
+  last_bytes_ = bytes;
+  last_time_ = now;
+  g_print("status: in %.1f fps %.2f MB/s, cameras %" G_GUINT64_FORMAT ", viewers %" G_GUINT64_FORMAT
+          ", dropped %" G_GUINT64_FORMAT " (slow viewers) %" G_GUINT64_FORMAT " (ingest)\n",
+          fps, mbps, read_counter(ingest_, "num-senders"), read_counter(fanout_, "num-viewers"),
+          read_counter(fanout_, "frames-dropped"), read_counter(ingest_, "frames-dropped"));
+}
+
+void Relay::on_bus_message(GstMessage *message) {
+  const bool from_demo =
+      demo_camera_ && gst_object_has_as_ancestor(GST_MESSAGE_SRC(message), GST_OBJECT(demo_camera_.get()));
+  const char *origin = from_demo ? "demo camera: " : "";
+  switch (GST_MESSAGE_TYPE(message)) {
+    case GST_MESSAGE_ERROR: {
+      g_autoptr(GError) error = nullptr;
+      g_autofree gchar *debug = nullptr;
+      gst_message_parse_error(message, &error, &debug);
+      g_printerr("%s: %s%s\n", kProgram, origin, error->message);
+      if (debug) g_debug("%s", debug);
+      exit_code_ = kExitFailure;
+      g_main_loop_quit(loop_.get());
+      break;
+    }
+    case GST_MESSAGE_WARNING: {
+      g_autoptr(GError) error = nullptr;
+      gst_message_parse_warning(message, &error, nullptr);
+      g_printerr("%s: warning: %s%s\n", kProgram, origin, error->message);
+      break;
+    }
+    case GST_MESSAGE_EOS:
+      g_main_loop_quit(loop_.get());
+      break;
+    case GST_MESSAGE_ELEMENT: {
+      const GstStructure *s = gst_message_get_structure(message);
+      const char *address = gst_structure_get_string(s, "address");
+      if (gst_structure_has_name(s, "lengthprefixsrc-sender-added")) {
+        g_print("camera connected: %s\n", address);
+      } else if (gst_structure_has_name(s, "lengthprefixsrc-sender-removed")) {
+        g_print("camera disconnected: %s (%s)\n", address, gst_structure_get_string(s, "reason"));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+gboolean Relay::on_bus_message_cb(GstBus *, GstMessage *message, gpointer self) {
+  static_cast<Relay *>(self)->on_bus_message(message);
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean Relay::on_signal_cb(gpointer self) {
+  g_main_loop_quit(static_cast<Relay *>(self)->loop_.get());
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean Relay::on_status_cb(gpointer self) {
+  static_cast<Relay *>(self)->print_status();
+  return G_SOURCE_CONTINUE;
+}
+
+// Emitted from the sink's thread; g_print is thread-safe.
+void Relay::on_viewer_added_cb(GstElement *, const char *address, gpointer) {
+  g_print("viewer connected: %s\n", address);
+}
+
+void Relay::on_viewer_removed_cb(GstElement *, const char *address, const char *reason, gpointer) {
+  g_print("viewer disconnected: %s (%s)\n", address, reason);
+}
+
+ExitCode Relay::run() {
+  loop_.reset(g_main_loop_new(nullptr, FALSE));
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_.get());
+  const guint bus_watch = gst_bus_add_watch(bus, on_bus_message_cb, this);
+  guint demo_bus_watch = 0;
+  if (demo_camera_) {
+    g_autoptr(GstBus) demo_bus = gst_element_get_bus(demo_camera_.get());
+    demo_bus_watch = gst_bus_add_watch(demo_bus, on_bus_message_cb, this);
+  }
+  // SIGHUP too: closing the terminal or quitting the screen session running
+  // the relay stops it as cleanly as Ctrl-C.
+  const guint sigint = g_unix_signal_add(SIGINT, on_signal_cb, this);
+  const guint sigterm = g_unix_signal_add(SIGTERM, on_signal_cb, this);
+  const guint sighup = g_unix_signal_add(SIGHUP, on_signal_cb, this);
+  guint status = 0;
+  if (options_.status_interval > 0) {
+    last_time_ = g_get_monotonic_time();
+    status = g_timeout_add_seconds(options_.status_interval, on_status_cb, this);
+  }
+
+  g_main_loop_run(loop_.get());
+
+  // The signal handlers stay until the pipelines are down: a second Ctrl-C
+  // during shutdown must not kill the relay half-way.
+  stop();
+  if (status) g_source_remove(status);
+  if (demo_bus_watch) g_source_remove(demo_bus_watch);
+  g_source_remove(bus_watch);
+  g_source_remove(sighup);
+  g_source_remove(sigterm);
+  g_source_remove(sigint);
+  return exit_code_;
+}
+
+void Relay::stop() {
+  // Camera first, so that the relay does not log it leaving mid-frame.
+  if (demo_camera_) gst_element_set_state(demo_camera_.get(), GST_STATE_NULL);
+  if (pipeline_) gst_element_set_state(pipeline_.get(), GST_STATE_NULL);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  g_set_prgname(kProgram);
+  LaunchOptions options;
+  std::string help;
+  if (std::optional<Failure> stop = parse_arguments(argc, argv, options, help)) {
+    if (stop->failed()) g_printerr("%s: %s\n\n%s", kProgram, stop->message.c_str(), help.c_str());
+    return stop->code;
+  }
+
+  if (!imagestream_register_static()) {
+    g_printerr("%s: cannot register the imagestream elements\n", kProgram);
+    return kExitFailure;
+  }
+
+  Relay relay(options);
+  Failure failure = relay.build();
+  if (!failure.failed()) failure = relay.start();
+  if (failure.failed()) {
+    g_printerr("%s: %s\n", kProgram, failure.message.c_str());
+    if (failure.code == kExitUsage) g_printerr("\n%s", help.c_str());
+    return failure.code;
+  }
+  return relay.run();
+}

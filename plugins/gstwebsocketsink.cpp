@@ -1,0 +1,1409 @@
+/**
+ * SECTION:element-websocketsink
+ * @title: websocketsink
+ *
+ * A WebSocket fan-out server: every buffer goes to every connected viewer as
+ * one binary WebSocket message (for example one JPEG per message). Caps
+ * `streamheader` buffers go first to each new viewer, and a viewer connecting
+ * mid-stream immediately receives the most recent frame.
+ *
+ * The same port serves HTTP: `GET` on #websocketsink:path without an upgrade
+ * returns the viewer page (`index.html` from #websocketsink:document-root when
+ * that is set, else a built-in page), and the other files under
+ * #websocketsink:document-root are served at `/<relative path>`.
+ *
+ * Every viewer has its own small queue (#websocketsink:max-queued-frames) and
+ * the newest frame wins: a viewer that falls behind skips frames, which are
+ * counted in #websocketsink:frames-dropped, and never slows the stream or the
+ * other viewers. A viewer that accepts no data for
+ * #websocketsink:viewer-timeout seconds is closed with code 1008.
+ * With #websocketsink:tls-certificate set the server speaks https/wss.
+ *
+ * The server listens from the READY state on, so viewers may connect as soon
+ * as the state change returns; going back to NULL closes every viewer with
+ * code 1001 (going away).
+ *
+ * Viewers are visible through the #websocketsink::viewer-added and
+ * #websocketsink::viewer-removed signals, and per viewer through the
+ * #websocketsink::get-stats action signal.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 lengthprefixsrc port=5000 ! websocketsink port=8090 path=/camera
+ * ]|
+ */
+#include "gstwebsocketsink.h"
+
+#include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gstimagestream.h"
+#include "lengthprefix.h"
+#include "viewerqueue.h"
+#include "wsframe.h"
+
+using imagestream::GObjectPtr;
+using imagestream::Span;
+using imagestream::ViewerQueue;
+using imagestream::WireMessage;
+using imagestream::WireMessageRef;
+namespace ws = imagestream::ws;
+
+GST_DEBUG_CATEGORY_STATIC(websocketsink_debug);
+#define GST_CAT_DEFAULT websocketsink_debug
+
+#define DEFAULT_HOST "localhost"
+#define DEFAULT_PORT 8090
+#define DEFAULT_PATH "/camera"
+#define DEFAULT_MAX_VIEWERS 1024
+#define DEFAULT_MAX_QUEUED_FRAMES 2
+#define DEFAULT_VIEWER_TIMEOUT 10
+#define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024)
+
+#define PAGE_RESOURCE "/org/imagestream/web/index.html"
+
+// Kernel-side bytes not yet sent per viewer: bounds memory and latency.
+constexpr int kNotSentLowat = 128 * 1024;
+// How long a viewer we closed may take to answer before it is cut off.
+constexpr gint64 kLingerUs = 2 * G_USEC_PER_SEC;
+// How long stopping waits for viewers to take their close frame.
+constexpr guint kStopGraceMs = 1000;
+constexpr guint kTickMs = 200;
+
+enum {
+  PROP_0,
+  PROP_HOST,
+  PROP_PORT,
+  PROP_CURRENT_PORT,
+  PROP_PATH,
+  PROP_DOCUMENT_ROOT,
+  PROP_MAX_VIEWERS,
+  PROP_ALLOWED_ORIGINS,
+  PROP_TLS_CERTIFICATE,
+  PROP_TLS_KEY,
+  PROP_MAX_QUEUED_FRAMES,
+  PROP_VIEWER_TIMEOUT,
+  PROP_MAX_MESSAGE_SIZE,
+  PROP_NUM_VIEWERS,
+  PROP_FRAMES_SENT,
+  PROP_FRAMES_DROPPED,
+  PROP_BYTES_SENT,
+  PROP_STATS,
+};
+
+enum { SIGNAL_VIEWER_ADDED, SIGNAL_VIEWER_REMOVED, SIGNAL_GET_STATS, LAST_SIGNAL };
+static guint signals[LAST_SIGNAL];
+
+namespace {
+
+template <typename T, void (*Free)(T *)>
+struct GFree {
+  void operator()(T *p) const {
+    if (p) Free(p);
+  }
+};
+void destroy_source(GSource *s) {
+  g_source_destroy(s);
+  g_source_unref(s);
+}
+using MainContextPtr = std::unique_ptr<GMainContext, GFree<GMainContext, g_main_context_unref>>;
+using MainLoopPtr = std::unique_ptr<GMainLoop, GFree<GMainLoop, g_main_loop_unref>>;
+using SourcePtr = std::unique_ptr<GSource, GFree<GSource, destroy_source>>;
+using BytesPtr = std::unique_ptr<GBytes, GFree<GBytes, g_bytes_unref>>;
+
+struct Settings {
+  std::string host = DEFAULT_HOST;
+  int port = DEFAULT_PORT;
+  std::string path = DEFAULT_PATH;
+  std::string document_root;
+  guint max_viewers = DEFAULT_MAX_VIEWERS;
+  std::string allowed_origins;
+  std::string tls_certificate;
+  std::string tls_key;
+  guint max_queued_frames = DEFAULT_MAX_QUEUED_FRAMES;
+  guint viewer_timeout = DEFAULT_VIEWER_TIMEOUT;
+  guint64 max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
+};
+
+// A buffer as one binary message: mapped for as long as any viewer holds it.
+class BufferMessage : public WireMessage {
+ public:
+  explicit BufferMessage(GstBuffer *buffer) : buffer_(gst_buffer_ref(buffer)) {
+    mapped_ = gst_buffer_map(buffer_, &map_, GST_MAP_READ);
+    header = header_;
+    header_size = ws::encode_header(header_, ws::kBinary, mapped_ ? map_.size : 0);
+    payload = mapped_ ? map_.data : nullptr;
+    payload_size = mapped_ ? map_.size : 0;
+  }
+  ~BufferMessage() {
+    if (mapped_) gst_buffer_unmap(buffer_, &map_);
+    gst_buffer_unref(buffer_);
+  }
+  BufferMessage(const BufferMessage &) = delete;
+  BufferMessage &operator=(const BufferMessage &) = delete;
+
+ private:
+  GstBuffer *buffer_;
+  GstMapInfo map_{};
+  bool mapped_ = false;
+  uint8_t header_[ws::kMaxServerHeader];
+};
+
+// A whole control frame (pong, close) owned by the message.
+class ControlMessage : public WireMessage {
+ public:
+  explicit ControlMessage(std::vector<uint8_t> frame) : frame_(std::move(frame)) {
+    payload = frame_.data();
+    payload_size = frame_.size();
+  }
+
+ private:
+  std::vector<uint8_t> frame_;
+};
+
+enum class Flush { Drained, Blocked, Failed };
+
+class Server;
+
+struct Totals {
+  guint64 frames_sent = 0;
+  guint64 frames_dropped = 0;
+  guint64 bytes_sent = 0;
+  void add(const ViewerQueue &q) {
+    frames_sent += q.frames_sent();
+    frames_dropped += q.frames_dropped();
+    bytes_sent += q.bytes_sent();
+  }
+  void add(const Totals &t) {
+    frames_sent += t.frames_sent;
+    frames_dropped += t.frames_dropped;
+    bytes_sent += t.bytes_sent;
+  }
+};
+
+// One connected viewer. A plain socket is written by whichever thread holds
+// `lock`: render() writes each frame straight away, and the server thread
+// finishes what a full socket did not take. TLS viewers are written by the
+// server thread only: a GTlsConnection is read there and must not be written
+// from two threads.
+struct Viewer : std::enable_shared_from_this<Viewer> {
+  Viewer(Server &srv, GObjectPtr<GSocket> sock, GObjectPtr<GIOStream> io, bool is_tls, size_t max_waiting,
+         guint64 max_message_size)
+      : address(imagestream::peer_address(sock.get())),
+        connect_time(g_get_real_time()),
+        tls(is_tls),
+        fd(g_socket_get_fd(sock.get())),
+        server(srv),
+        socket(std::move(sock)),
+        stream(std::move(io)),
+        input(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream.get()))),
+        output(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream.get()))),
+        reader(max_message_size),
+        queue(max_waiting) {}
+
+  Flush flush_locked();
+
+  // Constant.
+  const std::string address;
+  const gint64 connect_time;  // real time, microseconds
+  const bool tls;
+  const int fd;
+
+  // Server thread only.
+  Server &server;
+  GObjectPtr<GSocket> socket;
+  GObjectPtr<GIOStream> stream;  // the stolen connection
+  GPollableInputStream *input;   // of `stream`
+  GPollableOutputStream *output;
+  SourcePtr read_source;
+  SourcePtr write_source;
+  ws::ClientFrameReader reader;
+  bool gone = false;
+  bool peer_closed = false;      // the viewer sent its close frame first
+  bool close_handled = false;    // our close frame went out
+  const char *close_reason = nullptr;  // why we closed it; set once closing
+  gint64 linger_until = 0;
+
+  std::mutex lock;  // guards everything below
+  ViewerQueue queue;
+  bool removed = false;    // being torn down: nobody writes any more
+  bool scheduled = false;  // the server thread is asked to flush
+  bool watching = false;   // the server thread writes when the socket is writable
+  gint64 stalled_since = 0;  // monotonic time writing first blocked, 0 while it progresses
+};
+
+Flush Viewer::flush_locked() {
+  Span spans[2];
+  while (int n = queue.next(spans)) {
+    gssize written;
+    if (!tls) {
+      iovec iov[2];
+      for (int i = 0; i < n; i++) iov[i] = {const_cast<uint8_t *>(spans[i].data), spans[i].size};
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      written = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return Flush::Failed;
+        if (!stalled_since) stalled_since = g_get_monotonic_time();
+        return Flush::Blocked;
+      }
+    } else {
+      GError *err = nullptr;
+      written = g_pollable_output_stream_write_nonblocking(output, spans[0].data, spans[0].size, nullptr, &err);
+      if (written < 0) {
+        bool would_block = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        g_error_free(err);
+        if (!would_block) return Flush::Failed;
+        if (!stalled_since) stalled_since = g_get_monotonic_time();
+        return Flush::Blocked;
+      }
+    }
+    queue.written(written);
+    stalled_since = 0;
+  }
+  return Flush::Drained;
+}
+
+using ViewerList = std::vector<std::shared_ptr<Viewer>>;
+
+// What render() and the server thread share. Per frame, render() takes this
+// lock once (newest frame, viewer list), then each viewer's own lock to queue
+// the frame and write it; it wakes the server thread once per frame, and only
+// when some viewer needs it. The server thread accepts, reads, closes and
+// finishes blocked writes. No lock is held across a libsoup call or a signal.
+struct Fanout {
+  std::mutex lock;  // guards everything below
+  // Replaced, never changed in place, so render() walks it without the lock.
+  std::shared_ptr<const ViewerList> viewers = std::make_shared<ViewerList>();
+  WireMessageRef latest;
+  std::vector<WireMessageRef> headers;
+  Totals retired;  // of the viewers that are gone
+  guint64 viewers_total = 0;
+  guint64 viewers_refused = 0;
+  GSource *wake = nullptr;  // the server's wake-up source while it runs
+};
+
+// Read once when the server starts.
+struct ServerConfig {
+  std::string host;
+  int port;
+  std::string path;
+  std::string document_root;  // resolved, or empty
+  GObjectPtr<GTlsCertificate> certificate;
+};
+
+// The libsoup server and its thread; every libsoup call happens there.
+class Server {
+ public:
+  Server(GstWebsocketSink *sink, Settings *settings, Fanout &fanout, ServerConfig config)
+      : sink_(sink), settings_(settings), fanout_(fanout), config_(std::move(config)) {}
+  ~Server() { g_assert(!thread_.joinable()); }
+
+  // Starts the thread and returns once it listens (true) or failed (false, `error` set).
+  bool start(std::string &error);
+  int port() const { return port_; }
+  // Closes every viewer with 1001, stops listening and joins the thread.
+  void stop();
+
+  void request(SoupServerMessage *msg, const char *path);
+  void upgraded(SoupServerMessage *msg);
+  void upgrade_failed(SoupServerMessage *msg);
+  gboolean readable(Viewer &v);
+  gboolean writable(Viewer &v);
+  void wake();
+  void tick();
+  void begin_stop();
+  void quit() { g_main_loop_quit(loop_.get()); }
+
+ private:
+  struct ViewerEvents;
+
+  void run();
+  bool listen(std::string &error);
+  void accept_upgrade(SoupServerMessage *msg);
+  void serve_page(SoupServerMessage *msg);
+  bool serve_file(SoupServerMessage *msg, const char *path);
+  bool serve_file_at(SoupServerMessage *msg, const std::string &file);
+  void add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream);
+  void service(Viewer &v, bool only_if_scheduled);
+  void close_viewer(Viewer &v, uint16_t code, const char *reason);
+  void remove_viewer(Viewer &v, const char *reason);
+
+  GstWebsocketSink *sink_;
+  Settings *settings_;  // under the sink's object lock
+  Fanout &fanout_;
+  ServerConfig config_;
+  std::thread thread_;
+  std::atomic<int> port_{0};
+
+  std::mutex start_lock_;
+  std::condition_variable start_cond_;
+  bool start_done_ = false;
+  std::string start_error_;
+
+  // Server thread only.
+  MainContextPtr context_{g_main_context_new()};
+  MainLoopPtr loop_{g_main_loop_new(context_.get(), FALSE)};
+  GObjectPtr<SoupServer> soup_;
+  SourcePtr wake_source_;
+  SourcePtr tick_source_;
+  SourcePtr stop_timer_;
+  ViewerList viewers_;
+  unsigned upgrading_ = 0;
+  bool stopping_ = false;
+};
+
+// Emits a signal with no lock held, as every signal of the element.
+void emit_removed(GstWebsocketSink *sink, const std::string &address, const char *reason) {
+  g_signal_emit(sink, signals[SIGNAL_VIEWER_REMOVED], 0, address.c_str(), reason);
+}
+
+gboolean wake_dispatch(GSource *source, GSourceFunc callback, gpointer data) {
+  g_source_set_ready_time(source, -1);
+  return callback(data);
+}
+GSourceFuncs wake_funcs = {nullptr, nullptr, wake_dispatch, nullptr, nullptr, nullptr};
+
+bool Server::start(std::string &error) {
+  thread_ = std::thread([this] { run(); });
+  std::unique_lock<std::mutex> l(start_lock_);
+  start_cond_.wait(l, [this] { return start_done_; });
+  error = start_error_;
+  if (error.empty()) return true;
+  l.unlock();
+  thread_.join();
+  return false;
+}
+
+void Server::stop() {
+  if (!thread_.joinable()) return;
+  g_main_context_invoke(
+      context_.get(),
+      [](gpointer self) -> gboolean {
+        static_cast<Server *>(self)->begin_stop();
+        return G_SOURCE_REMOVE;
+      },
+      this);
+  thread_.join();
+}
+
+void Server::run() {
+  g_main_context_push_thread_default(context_.get());
+  std::string error;
+  bool ok = listen(error);
+  if (ok) {
+    wake_source_.reset(g_source_new(&wake_funcs, sizeof(GSource)));
+    g_source_set_callback(
+        wake_source_.get(),
+        [](gpointer self) -> gboolean {
+          static_cast<Server *>(self)->wake();
+          return G_SOURCE_CONTINUE;
+        },
+        this, nullptr);
+    g_source_attach(wake_source_.get(), context_.get());
+    tick_source_.reset(g_timeout_source_new(kTickMs));
+    g_source_set_callback(
+        tick_source_.get(),
+        [](gpointer self) -> gboolean {
+          static_cast<Server *>(self)->tick();
+          return G_SOURCE_CONTINUE;
+        },
+        this, nullptr);
+    g_source_attach(tick_source_.get(), context_.get());
+    std::lock_guard<std::mutex> l(fanout_.lock);
+    fanout_.wake = wake_source_.get();
+  }
+  {
+    std::lock_guard<std::mutex> l(start_lock_);
+    start_error_ = error;
+    start_done_ = true;
+  }
+  start_cond_.notify_one();
+
+  if (ok) {
+    g_main_loop_run(loop_.get());
+    ViewerList left = viewers_;
+    for (auto &v : left) remove_viewer(*v, "stopped");
+    {
+      std::lock_guard<std::mutex> l(fanout_.lock);
+      fanout_.wake = nullptr;
+    }
+  }
+  if (soup_) soup_server_disconnect(soup_.get());
+  soup_.reset();
+  wake_source_.reset();
+  tick_source_.reset();
+  stop_timer_.reset();
+  // Let the closed connections' pending callbacks run and free them here.
+  while (g_main_context_iteration(context_.get(), FALSE)) {
+  }
+  g_main_context_pop_thread_default(context_.get());
+}
+
+bool Server::listen(std::string &error) {
+  soup_.reset(static_cast<SoupServer *>(
+      g_object_new(SOUP_TYPE_SERVER, "server-header", "imagestream", "tls-certificate",
+                   config_.certificate.get(), nullptr)));
+  soup_server_remove_websocket_extension(soup_.get(), SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+  soup_server_add_handler(
+      soup_.get(), nullptr,
+      [](SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *, gpointer self) {
+        static_cast<Server *>(self)->request(msg, path);
+      },
+      this, nullptr);
+
+  const auto options = config_.certificate ? SOUP_SERVER_LISTEN_HTTPS : static_cast<SoupServerListenOptions>(0);
+  GError *err = nullptr;
+  GObjectPtr<GResolver> resolver(g_resolver_get_default());
+  GList *addresses = g_resolver_lookup_by_name(resolver.get(), config_.host.c_str(), nullptr, &err);
+  if (!addresses) {
+    error = "Cannot resolve host \"" + config_.host + "\": " + err->message;
+    g_error_free(err);
+    return false;
+  }
+  std::string first_error;
+  int port = config_.port;
+  for (GList *l = addresses; l; l = l->next) {
+    GObjectPtr<GSocketAddress> sa(g_inet_socket_address_new(G_INET_ADDRESS(l->data), port));
+    if (!soup_server_listen(soup_.get(), sa.get(), options, &err)) {
+      GST_DEBUG_OBJECT(sink_, "cannot listen on port %d: %s", port, err->message);
+      if (first_error.empty()) {
+        // GIO says "Error binding to address A:P: <reason>"; the reason is what matters.
+        const char *reason = g_strrstr(err->message, ": ");
+        first_error = reason ? reason + 2 : err->message;
+        if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+          first_error += " (choose another port, or port=0 for any free one)";
+      }
+      g_clear_error(&err);
+      continue;
+    }
+    if (port == 0) {
+      GSList *listeners = soup_server_get_listeners(soup_.get());
+      for (GSList *s = listeners; s && port == 0; s = s->next) {
+        GObjectPtr<GSocketAddress> bound(g_socket_get_local_address(G_SOCKET(s->data), nullptr));
+        if (bound) port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound.get()));
+      }
+      g_slist_free(listeners);
+    }
+  }
+  g_resolver_free_addresses(addresses);
+  GSList *listeners = soup_server_get_listeners(soup_.get());
+  const bool listening = listeners != nullptr;
+  g_slist_free(listeners);
+  if (!listening) {
+    error = "Cannot listen on " + config_.host + " port " + std::to_string(config_.port) + ": " + first_error;
+    return false;
+  }
+  port_ = port;
+  GST_INFO_OBJECT(sink_, "listening on %s port %d (%s)", config_.host.c_str(), port,
+                  config_.certificate ? "https/wss" : "http/ws");
+  return true;
+}
+
+// Every answer but a successful upgrade ends its connection: libsoup 3.2 never
+// notices when a client closes an idle keep-alive connection, and would keep
+// its file descriptor until the server stops.
+static void close_after_response(SoupServerMessage *msg) {
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+}
+
+// The path is the stream's secret: compare it in time that depends on the
+// request's length only, so that timing does not tell how much of it matched.
+static bool is_stream_path(const std::string &secret, const char *path) {
+  const size_t n = strlen(path);
+  unsigned char diff = n != secret.size();
+  for (size_t i = 0; i < n; i++) diff |= static_cast<unsigned char>(path[i] ^ secret[i % std::max<size_t>(secret.size(), 1)]);
+  return diff == 0;
+}
+
+void Server::request(SoupServerMessage *msg, const char *path) {
+  const char *method = soup_server_message_get_method(msg);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  const bool stream_path = is_stream_path(config_.path, path);
+  if (stream_path && soup_message_headers_header_contains(headers, "Upgrade", "websocket")) {
+    accept_upgrade(msg);
+    return;
+  }
+  close_after_response(msg);
+  if (strcmp(method, SOUP_METHOD_GET) != 0 && strcmp(method, SOUP_METHOD_HEAD) != 0) {
+    soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
+    return;
+  }
+  if (stream_path) {
+    serve_page(msg);
+    return;
+  }
+  if (!config_.document_root.empty() && serve_file(msg, path)) return;
+  soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+}
+
+static bool origin_allowed(const std::string &allowed, const char *origin) {
+  if (allowed.empty()) return true;
+  if (!origin) return false;
+  g_auto(GStrv) items = g_strsplit(allowed.c_str(), ",", -1);
+  for (char **i = items; *i; i++) {
+    if (strcmp(g_strstrip(*i), origin) == 0) return true;
+  }
+  return false;
+}
+
+void Server::accept_upgrade(SoupServerMessage *msg) {
+  if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, nullptr)) {
+    // Answers the bad handshake with the right error status.
+    soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr);
+    close_after_response(msg);
+    return;
+  }
+  const std::string address = imagestream::peer_address(soup_server_message_get_socket(msg));
+  const char *origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
+  GST_OBJECT_LOCK(sink_);
+  const bool allowed = origin_allowed(settings_->allowed_origins, origin);
+  const guint max_viewers = settings_->max_viewers;
+  GST_OBJECT_UNLOCK(sink_);
+  const char *refusal = nullptr;
+  if (!allowed) {
+    soup_server_message_set_status(msg, SOUP_STATUS_FORBIDDEN, nullptr);
+    refusal = "origin not allowed";
+  } else if (stopping_ || (max_viewers && viewers_.size() + upgrading_ >= max_viewers)) {
+    soup_server_message_set_status(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, nullptr);
+    refusal = stopping_ ? "stopping" : "max-viewers reached";
+  }
+  if (refusal) {
+    close_after_response(msg);
+    GST_INFO_OBJECT(sink_, "refused viewer %s (origin %s): %s", address.c_str(), origin ? origin : "none", refusal);
+    {
+      std::lock_guard<std::mutex> l(fanout_.lock);
+      fanout_.viewers_refused++;
+    }
+    emit_removed(sink_, address, "refused");
+    return;
+  }
+  if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr)) return;
+  upgrading_++;
+  g_signal_connect(msg, "wrote-informational",
+                   G_CALLBACK(+[](SoupServerMessage *m, gpointer self) { static_cast<Server *>(self)->upgraded(m); }),
+                   this);
+  g_signal_connect(
+      msg, "finished",
+      G_CALLBACK(+[](SoupServerMessage *m, gpointer self) { static_cast<Server *>(self)->upgrade_failed(m); }),
+      this);
+}
+
+void Server::upgrade_failed(SoupServerMessage *msg) {
+  g_signal_handlers_disconnect_by_data(msg, this);
+  upgrading_--;
+}
+
+void Server::upgraded(SoupServerMessage *msg) {
+  if (soup_server_message_get_status(msg) != SOUP_STATUS_SWITCHING_PROTOCOLS) return;
+  g_signal_handlers_disconnect_by_data(msg, this);
+  upgrading_--;
+  GSocket *s = soup_server_message_get_socket(msg);
+  if (!s) return;
+  GObjectPtr<GSocket> socket(G_SOCKET(g_object_ref(s)));
+  GObjectPtr<GIOStream> stream(soup_server_message_steal_connection(msg));
+  if (!stream) return;
+  add_viewer(std::move(socket), std::move(stream));
+}
+
+void Server::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream) {
+  const int fd = g_socket_get_fd(socket.get());
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &kNotSentLowat, sizeof kNotSentLowat);
+
+  GST_OBJECT_LOCK(sink_);
+  const size_t max_queued_frames = settings_->max_queued_frames;
+  const guint64 max_message_size = settings_->max_message_size;
+  GST_OBJECT_UNLOCK(sink_);
+  auto v = std::make_shared<Viewer>(*this, std::move(socket), std::move(stream), config_.certificate != nullptr,
+                                    max_queued_frames, max_message_size);
+  {
+    std::lock_guard<std::mutex> l(fanout_.lock);
+    for (auto &h : fanout_.headers) v->queue.push_header(h);
+    if (fanout_.latest) v->queue.push_frame(fanout_.latest);
+    auto list = std::make_shared<ViewerList>(*fanout_.viewers);
+    list->push_back(v);
+    fanout_.viewers = std::move(list);
+    fanout_.viewers_total++;
+  }
+  viewers_.push_back(v);
+  v->read_source.reset(g_pollable_input_stream_create_source(v->input, nullptr));
+  g_source_set_callback(v->read_source.get(), G_SOURCE_FUNC(+[](GObject *, gpointer viewer) -> gboolean {
+                          auto &vw = *static_cast<Viewer *>(viewer);
+                          return vw.server.readable(vw);
+                        }),
+                        v.get(), nullptr);
+  g_source_attach(v->read_source.get(), context_.get());
+  GST_INFO_OBJECT(sink_, "viewer %s connected", v->address.c_str());
+  g_signal_emit(sink_, signals[SIGNAL_VIEWER_ADDED], 0, v->address.c_str());
+  service(*v, false);
+  // The stolen stream may already hold bytes the viewer sent with the upgrade.
+  if (!v->gone) readable(*v);
+}
+
+// Answers a viewer's control frames.
+struct Server::ViewerEvents : ws::ClientFrameReader::Receiver {
+  ViewerEvents(Server &s, Viewer &vw) : server(s), v(vw) {}
+  void ping(const uint8_t *payload, size_t size) override {
+    auto pong = std::make_shared<ControlMessage>(ws::control_frame(ws::kPong, payload, size));
+    {
+      std::lock_guard<std::mutex> l(v.lock);
+      v.queue.push_control(std::move(pong));
+    }
+    server.service(v, false);
+  }
+  void close(uint16_t code, const std::string &) override {
+    if (v.close_reason) {  // the answer to our close frame
+      server.remove_viewer(v, v.close_reason);
+      return;
+    }
+    v.peer_closed = true;
+    server.close_viewer(v, code == 1005 ? uint16_t{ws::kNormal} : code, "closed");
+  }
+  Server &server;
+  Viewer &v;
+};
+
+gboolean Server::readable(Viewer &v) {
+  auto keep = v.shared_from_this();
+  ViewerEvents events(*this, v);
+  uint8_t buf[16 * 1024];
+  // A bounded number of reads per wake-up, so one chatty viewer cannot starve the others.
+  for (int i = 0; i < 4 && !v.gone; i++) {
+    GError *err = nullptr;
+    gssize n = g_pollable_input_stream_read_nonblocking(v.input, buf, sizeof buf, nullptr, &err);
+    if (n > 0) {
+      switch (v.reader.feed(buf, n, events)) {
+        case ws::ClientFrameReader::Status::Ok:
+          break;
+        case ws::ClientFrameReader::Status::ProtocolError:
+          close_viewer(v, ws::kProtocolError, "protocol-error");
+          break;
+        case ws::ClientFrameReader::Status::TooBig:
+          close_viewer(v, ws::kMessageTooBig, "message-too-big");
+          break;
+      }
+      continue;
+    }
+    if (n == 0) {
+      remove_viewer(v, v.close_reason ? v.close_reason : "closed");
+    } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      g_error_free(err);
+      break;
+    } else {
+      GST_DEBUG_OBJECT(sink_, "viewer %s: %s", v.address.c_str(), err->message);
+      g_error_free(err);
+      remove_viewer(v, v.close_reason ? v.close_reason : "error");
+    }
+  }
+  return v.gone ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+void Server::service(Viewer &v, bool only_if_scheduled) {
+  if (v.gone) return;
+  Flush result;
+  bool start_watch = false, stop_watch = false, close_written;
+  {
+    std::lock_guard<std::mutex> l(v.lock);
+    if (only_if_scheduled && !v.scheduled) return;
+    v.scheduled = false;
+    result = v.flush_locked();
+    if (result == Flush::Blocked && !v.watching) {
+      v.watching = start_watch = true;
+    } else if (result == Flush::Drained && v.watching) {
+      v.watching = false;
+      stop_watch = true;
+    }
+    close_written = v.queue.close_written();
+  }
+  if (result == Flush::Failed) {
+    remove_viewer(v, v.close_reason ? v.close_reason : "error");
+    return;
+  }
+  if (start_watch) {
+    v.write_source.reset(g_pollable_output_stream_create_source(v.output, nullptr));
+    g_source_set_callback(v.write_source.get(), G_SOURCE_FUNC(+[](GObject *, gpointer viewer) -> gboolean {
+                            auto &vw = *static_cast<Viewer *>(viewer);
+                            return vw.server.writable(vw);
+                          }),
+                          &v, nullptr);
+    g_source_attach(v.write_source.get(), context_.get());
+  }
+  if (stop_watch) v.write_source.reset();
+  if (close_written && !v.close_handled) {
+    v.close_handled = true;
+    if (v.peer_closed) {
+      remove_viewer(v, "closed");
+      return;
+    }
+    if (!v.tls) g_socket_shutdown(v.socket.get(), FALSE, TRUE, nullptr);
+    v.linger_until = g_get_monotonic_time() + kLingerUs;
+  }
+}
+
+gboolean Server::writable(Viewer &v) {
+  auto keep = v.shared_from_this();
+  service(v, false);
+  return v.write_source ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+void Server::wake() {
+  // A copy: servicing may remove viewers.
+  ViewerList list = viewers_;
+  for (auto &v : list) service(*v, true);
+}
+
+void Server::close_viewer(Viewer &v, uint16_t code, const char *reason) {
+  if (v.gone || v.close_reason) return;
+  v.close_reason = reason;
+  auto frame = std::make_shared<ControlMessage>(ws::close_frame(code, ""));
+  {
+    std::lock_guard<std::mutex> l(v.lock);
+    v.queue.close(std::move(frame));
+  }
+  service(v, false);
+}
+
+void Server::remove_viewer(Viewer &v, const char *reason) {
+  if (v.gone) return;
+  v.gone = true;
+  auto keep = v.shared_from_this();
+  Totals totals;
+  {
+    std::lock_guard<std::mutex> l(v.lock);
+    v.removed = true;
+    totals.add(v.queue);
+  }
+  v.read_source.reset();
+  v.write_source.reset();
+  // Shut down first so that closing (a TLS close_notify) never waits on a stuck viewer.
+  g_socket_shutdown(v.socket.get(), TRUE, TRUE, nullptr);
+  g_io_stream_close(v.stream.get(), nullptr, nullptr);
+  g_socket_close(v.socket.get(), nullptr);
+  v.stream.reset();
+  v.socket.reset();
+  {
+    std::lock_guard<std::mutex> l(fanout_.lock);
+    fanout_.retired.add(totals);
+    auto list = std::make_shared<ViewerList>();
+    for (auto &other : *fanout_.viewers)
+      if (other.get() != &v) list->push_back(other);
+    fanout_.viewers = std::move(list);
+  }
+  viewers_.erase(std::remove(viewers_.begin(), viewers_.end(), keep), viewers_.end());
+  GST_INFO_OBJECT(sink_, "viewer %s removed: %s", v.address.c_str(), reason);
+  emit_removed(sink_, v.address, reason);
+  if (stopping_ && viewers_.empty()) quit();
+}
+
+void Server::tick() {
+  GST_OBJECT_LOCK(sink_);
+  const gint64 timeout = gint64{settings_->viewer_timeout} * G_USEC_PER_SEC;
+  GST_OBJECT_UNLOCK(sink_);
+  const gint64 now = g_get_monotonic_time();
+  ViewerList list = viewers_;
+  for (auto &v : list) {
+    bool stalled;
+    {
+      std::lock_guard<std::mutex> l(v->lock);
+      stalled = timeout && v->stalled_since && now - v->stalled_since > timeout;
+    }
+    if (stalled) {
+      GST_INFO_OBJECT(sink_, "viewer %s accepted no data for %" G_GINT64_FORMAT " s", v->address.c_str(),
+                      timeout / G_USEC_PER_SEC);
+      // The close frame goes out only if the socket takes it now: the viewer is stuck.
+      close_viewer(*v, ws::kPolicyViolation, "timeout");
+      remove_viewer(*v, "timeout");
+    } else if (v->linger_until && now > v->linger_until) {
+      remove_viewer(*v, v->close_reason);
+    }
+  }
+}
+
+void Server::begin_stop() {
+  stopping_ = true;
+  soup_server_disconnect(soup_.get());
+  ViewerList list = viewers_;
+  for (auto &v : list) close_viewer(*v, ws::kGoingAway, "stopped");
+  if (viewers_.empty()) {
+    quit();
+    return;
+  }
+  stop_timer_.reset(g_timeout_source_new(kStopGraceMs));
+  g_source_set_callback(
+      stop_timer_.get(),
+      [](gpointer self) -> gboolean {
+        static_cast<Server *>(self)->quit();
+        return G_SOURCE_REMOVE;
+      },
+      this, nullptr);
+  g_source_attach(stop_timer_.get(), context_.get());
+}
+
+void Server::serve_page(SoupServerMessage *msg) {
+  if (!config_.document_root.empty() && serve_file_at(msg, config_.document_root + "/index.html")) return;
+  BytesPtr page(g_resources_lookup_data(PAGE_RESOURCE, G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr));
+  if (!page) {
+    soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+    return;
+  }
+  soup_message_headers_set_content_type(soup_server_message_get_response_headers(msg), "text/html; charset=utf-8",
+                                        nullptr);
+  soup_message_body_append_bytes(soup_server_message_get_response_body(msg), page.get());
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+}
+
+static std::string content_type_for(const std::string &file) {
+  static const struct {
+    const char *extension;
+    const char *type;
+  } types[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".htm", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".webp", "image/webp"},
+      {".svg", "image/svg+xml"},
+      {".ico", "image/x-icon"},
+      {".wasm", "application/wasm"},
+  };
+  g_autofree gchar *lower = g_ascii_strdown(file.c_str(), -1);
+  for (const auto &t : types) {
+    if (g_str_has_suffix(lower, t.extension)) return t.type;
+  }
+  g_autofree gchar *guessed = g_content_type_guess(file.c_str(), nullptr, 0, nullptr);
+  g_autofree gchar *mime = guessed ? g_content_type_get_mime_type(guessed) : nullptr;
+  return mime ? mime : "application/octet-stream";
+}
+
+// Serves `path` (still percent-encoded) from the document root, or returns
+// false: nothing outside the root is ever reachable.
+bool Server::serve_file(SoupServerMessage *msg, const char *path) {
+  // NULL for an encoded '/' or NUL.
+  g_autofree gchar *decoded = g_uri_unescape_string(path, "/");
+  if (!decoded || decoded[0] != '/' || decoded[1] == '\0') return false;
+  g_auto(GStrv) segments = g_strsplit(decoded + 1, "/", -1);
+  for (char **s = segments; *s; s++) {
+    if (strcmp(*s, "..") == 0 || strcmp(*s, ".") == 0) return false;
+  }
+  return serve_file_at(msg, config_.document_root + decoded);
+}
+
+bool Server::serve_file_at(SoupServerMessage *msg, const std::string &file) {
+  g_autofree char *real = realpath(file.c_str(), nullptr);
+  if (!real || !g_str_has_prefix(real, (config_.document_root + "/").c_str())) return false;
+  struct stat st;
+  if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  gchar *contents = nullptr;
+  gsize size = 0;
+  if (!g_file_get_contents(real, &contents, &size, nullptr)) return false;
+  soup_server_message_set_response(msg, content_type_for(real).c_str(), SOUP_MEMORY_TAKE, contents, size);
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+  return true;
+}
+
+// Everything that lives from NULL->READY to READY->NULL.
+struct State {
+  Fanout fanout;
+  std::unique_ptr<Server> server;
+  std::atomic<int> current_port{0};
+};
+
+}  // namespace
+
+struct _GstWebsocketSink {
+  GstBaseSink parent;
+  Settings *settings;  // guarded by the object lock
+  State *state;
+};
+
+G_DEFINE_TYPE(GstWebsocketSink, gst_websocket_sink, GST_TYPE_BASE_SINK);
+GST_ELEMENT_REGISTER_DEFINE(websocketsink, "websocketsink", GST_RANK_NONE, GST_TYPE_WEBSOCKET_SINK);
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+static bool open_server(GstWebsocketSink *self) {
+  GST_OBJECT_LOCK(self);
+  const Settings s = *self->settings;
+  GST_OBJECT_UNLOCK(self);
+
+  ServerConfig config{s.host, s.port, s.path, "", nullptr};
+  if (config.path.empty() || config.path[0] != '/') config.path = "/" + config.path;
+  if (!s.tls_certificate.empty()) {
+    GError *err = nullptr;
+    GTlsCertificate *cert = s.tls_key.empty()
+                                ? g_tls_certificate_new_from_file(s.tls_certificate.c_str(), &err)
+                                : g_tls_certificate_new_from_files(s.tls_certificate.c_str(), s.tls_key.c_str(), &err);
+    if (!cert) {
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                        ("Cannot load TLS certificate %s (key %s): %s", s.tls_certificate.c_str(),
+                         s.tls_key.empty() ? "in the same file" : s.tls_key.c_str(), err->message),
+                        (nullptr));
+      g_error_free(err);
+      return false;
+    }
+    config.certificate.reset(cert);
+  } else if (!s.tls_key.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("tls-key %s is set without tls-certificate: set both for https/wss", s.tls_key.c_str()),
+                      (nullptr));
+    return false;
+  }
+  if (!s.document_root.empty()) {
+    g_autofree char *real = realpath(s.document_root.c_str(), nullptr);
+    if (!real || !g_file_test(real, G_FILE_TEST_IS_DIR)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                        ("Cannot serve document-root %s: %s", s.document_root.c_str(),
+                         real ? "not a directory" : g_strerror(errno)),
+                        (nullptr));
+      return false;
+    }
+    config.document_root = real;
+  }
+
+  State &st = *self->state;
+  st.server = std::make_unique<Server>(self, self->settings, st.fanout, std::move(config));
+  std::string error;
+  if (!st.server->start(error)) {
+    st.server.reset();
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE, ("%s", error.c_str()), (nullptr));
+    return false;
+  }
+  st.current_port = st.server->port();
+  g_object_notify(G_OBJECT(self), "current-port");
+  return true;
+}
+
+static void close_server(GstWebsocketSink *self) {
+  State &st = *self->state;
+  if (!st.server) return;
+  st.server->stop();
+  st.server.reset();
+  st.current_port = 0;
+}
+
+static GstStateChangeReturn gst_websocket_sink_change_state(GstElement *element, GstStateChange transition) {
+  auto *self = GST_WEBSOCKET_SINK(element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !open_server(self)) return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_websocket_sink_parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
+      (transition == GST_STATE_CHANGE_NULL_TO_READY && ret == GST_STATE_CHANGE_FAILURE))
+    close_server(self);
+  return ret;
+}
+
+static GstFlowReturn gst_websocket_sink_render(GstBaseSink *bsink, GstBuffer *buffer) {
+  Fanout &fanout = GST_WEBSOCKET_SINK(bsink)->state->fanout;
+  auto frame = std::make_shared<BufferMessage>(buffer);
+  std::shared_ptr<const ViewerList> viewers;
+  GSource *wake;
+  {
+    std::lock_guard<std::mutex> l(fanout.lock);
+    fanout.latest = frame;
+    viewers = fanout.viewers;
+    wake = fanout.wake;
+  }
+  bool need_wake = false;
+  for (const auto &v : *viewers) {
+    std::lock_guard<std::mutex> l(v->lock);
+    if (v->removed || v->queue.closing()) continue;
+    v->queue.push_frame(frame);
+    // Plain sockets are tried even while the server thread watches them: the
+    // kernel may have room before that thread gets to run.
+    const bool pending = v->tls || v->flush_locked() != Flush::Drained;
+    if (pending && !v->scheduled && !v->watching) v->scheduled = need_wake = true;
+  }
+  if (need_wake && wake) g_source_set_ready_time(wake, 0);
+  return GST_FLOW_OK;
+}
+
+static gboolean gst_websocket_sink_set_caps(GstBaseSink *bsink, GstCaps *caps) {
+  Fanout &fanout = GST_WEBSOCKET_SINK(bsink)->state->fanout;
+  std::vector<WireMessageRef> headers;
+  const GstStructure *s = gst_caps_get_size(caps) ? gst_caps_get_structure(caps, 0) : nullptr;
+  const GValue *streamheader = s ? gst_structure_get_value(s, "streamheader") : nullptr;
+  if (streamheader && GST_VALUE_HOLDS_ARRAY(streamheader)) {
+    for (guint i = 0; i < gst_value_array_get_size(streamheader); i++) {
+      const GValue *v = gst_value_array_get_value(streamheader, i);
+      if (GST_VALUE_HOLDS_BUFFER(v)) headers.push_back(std::make_shared<BufferMessage>(gst_value_get_buffer(v)));
+    }
+  }
+  GST_DEBUG_OBJECT(bsink, "%zu stream header buffers", headers.size());
+  std::lock_guard<std::mutex> l(fanout.lock);
+  fanout.headers.swap(headers);
+  return TRUE;
+}
+
+static gboolean gst_websocket_sink_stop(GstBaseSink *bsink) {
+  Fanout &fanout = GST_WEBSOCKET_SINK(bsink)->state->fanout;
+  WireMessageRef latest;
+  std::vector<WireMessageRef> headers;
+  std::lock_guard<std::mutex> l(fanout.lock);
+  latest.swap(fanout.latest);
+  headers.swap(fanout.headers);
+  return TRUE;
+}
+
+// Totals over the viewers gone and those connected; `viewers` gets the latter.
+static Totals totals(Fanout &fanout, std::shared_ptr<const ViewerList> *viewers = nullptr) {
+  std::shared_ptr<const ViewerList> list;
+  Totals t;
+  {
+    std::lock_guard<std::mutex> l(fanout.lock);
+    t = fanout.retired;
+    list = fanout.viewers;
+  }
+  for (const auto &v : *list) {
+    std::lock_guard<std::mutex> l(v->lock);
+    t.add(v->queue);
+  }
+  if (viewers) *viewers = std::move(list);
+  return t;
+}
+
+static GstStructure *make_stats(GstWebsocketSink *self, bool per_viewer) {
+  Fanout &fanout = self->state->fanout;
+  std::shared_ptr<const ViewerList> list;
+  Totals t = totals(fanout, &list);
+  guint64 viewers_total, viewers_refused;
+  {
+    std::lock_guard<std::mutex> l(fanout.lock);
+    viewers_total = fanout.viewers_total;
+    viewers_refused = fanout.viewers_refused;
+  }
+  GstStructure *s = gst_structure_new(
+      "websocketsink-stats", "num-viewers", G_TYPE_UINT, static_cast<guint>(list->size()), "frames-sent",
+      G_TYPE_UINT64, t.frames_sent, "frames-dropped", G_TYPE_UINT64, t.frames_dropped, "bytes-sent", G_TYPE_UINT64,
+      t.bytes_sent, "viewers-total", G_TYPE_UINT64, viewers_total, "viewers-refused", G_TYPE_UINT64,
+      viewers_refused, nullptr);
+  if (!per_viewer) return s;
+  GValue array = G_VALUE_INIT;
+  g_value_init(&array, GST_TYPE_ARRAY);
+  for (const auto &v : *list) {
+    GstStructure *vs;
+    {
+      std::lock_guard<std::mutex> l(v->lock);
+      vs = gst_structure_new("viewer", "address", G_TYPE_STRING, v->address.c_str(), "connect-time", G_TYPE_UINT64,
+                             static_cast<guint64>(v->connect_time) * 1000, "frames-sent", G_TYPE_UINT64,
+                             v->queue.frames_sent(), "frames-dropped", G_TYPE_UINT64, v->queue.frames_dropped(),
+                             "bytes-sent", G_TYPE_UINT64, v->queue.bytes_sent(), "queued", G_TYPE_UINT,
+                             static_cast<guint>(v->queue.held_messages()), "tls", G_TYPE_BOOLEAN, v->tls,
+                             nullptr);
+    }
+    GValue item = G_VALUE_INIT;
+    g_value_init(&item, GST_TYPE_STRUCTURE);
+    gst_value_set_structure(&item, vs);
+    gst_structure_free(vs);
+    gst_value_array_append_and_take_value(&array, &item);
+  }
+  gst_structure_take_value(s, "viewers", &array);
+  return s;
+}
+
+static GstStructure *gst_websocket_sink_get_stats(GstWebsocketSink *self) { return make_stats(self, true); }
+
+static void set_string(std::string &field, const GValue *value, const char *fallback) {
+  const char *s = g_value_get_string(value);
+  field = s ? s : fallback;
+}
+
+static void gst_websocket_sink_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
+  auto *self = GST_WEBSOCKET_SINK(object);
+  Settings &s = *self->settings;
+  GST_OBJECT_LOCK(self);
+  switch (id) {
+    case PROP_HOST:
+      set_string(s.host, value, DEFAULT_HOST);
+      break;
+    case PROP_PORT:
+      s.port = g_value_get_int(value);
+      break;
+    case PROP_PATH:
+      set_string(s.path, value, DEFAULT_PATH);
+      break;
+    case PROP_DOCUMENT_ROOT:
+      set_string(s.document_root, value, "");
+      break;
+    case PROP_MAX_VIEWERS:
+      s.max_viewers = g_value_get_uint(value);
+      break;
+    case PROP_ALLOWED_ORIGINS:
+      set_string(s.allowed_origins, value, "");
+      break;
+    case PROP_TLS_CERTIFICATE:
+      set_string(s.tls_certificate, value, "");
+      break;
+    case PROP_TLS_KEY:
+      set_string(s.tls_key, value, "");
+      break;
+    case PROP_MAX_QUEUED_FRAMES:
+      s.max_queued_frames = g_value_get_uint(value);
+      break;
+    case PROP_VIEWER_TIMEOUT:
+      s.viewer_timeout = g_value_get_uint(value);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      s.max_message_size = g_value_get_uint64(value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec) {
+  auto *self = GST_WEBSOCKET_SINK(object);
+  State &st = *self->state;
+  switch (id) {
+    case PROP_CURRENT_PORT:
+      g_value_set_int(value, st.current_port.load());
+      return;
+    case PROP_NUM_VIEWERS: {
+      std::lock_guard<std::mutex> l(st.fanout.lock);
+      g_value_set_uint(value, st.fanout.viewers->size());
+      return;
+    }
+    case PROP_FRAMES_SENT:
+      g_value_set_uint64(value, totals(st.fanout).frames_sent);
+      return;
+    case PROP_FRAMES_DROPPED:
+      g_value_set_uint64(value, totals(st.fanout).frames_dropped);
+      return;
+    case PROP_BYTES_SENT:
+      g_value_set_uint64(value, totals(st.fanout).bytes_sent);
+      return;
+    case PROP_STATS:
+      g_value_take_boxed(value, make_stats(self, false));
+      return;
+    default:
+      break;
+  }
+  Settings &s = *self->settings;
+  GST_OBJECT_LOCK(self);
+  switch (id) {
+    case PROP_HOST:
+      g_value_set_string(value, s.host.c_str());
+      break;
+    case PROP_PORT:
+      g_value_set_int(value, s.port);
+      break;
+    case PROP_PATH:
+      g_value_set_string(value, s.path.c_str());
+      break;
+    case PROP_DOCUMENT_ROOT:
+      g_value_set_string(value, s.document_root.empty() ? nullptr : s.document_root.c_str());
+      break;
+    case PROP_MAX_VIEWERS:
+      g_value_set_uint(value, s.max_viewers);
+      break;
+    case PROP_ALLOWED_ORIGINS:
+      g_value_set_string(value, s.allowed_origins.c_str());
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_string(value, s.tls_certificate.empty() ? nullptr : s.tls_certificate.c_str());
+      break;
+    case PROP_TLS_KEY:
+      g_value_set_string(value, s.tls_key.empty() ? nullptr : s.tls_key.c_str());
+      break;
+    case PROP_MAX_QUEUED_FRAMES:
+      g_value_set_uint(value, s.max_queued_frames);
+      break;
+    case PROP_VIEWER_TIMEOUT:
+      g_value_set_uint(value, s.viewer_timeout);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      g_value_set_uint64(value, s.max_message_size);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_websocket_sink_finalize(GObject *object) {
+  auto *self = GST_WEBSOCKET_SINK(object);
+  close_server(self);
+  delete self->state;
+  delete self->settings;
+  G_OBJECT_CLASS(gst_websocket_sink_parent_class)->finalize(object);
+}
+
+static void gst_websocket_sink_init(GstWebsocketSink *self) {
+  self->settings = new Settings();
+  self->state = new State();
+  // A live relay: frames go out as they arrive.
+  gst_base_sink_set_sync(GST_BASE_SINK(self), FALSE);
+}
+
+static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
+  auto *gobject_class = G_OBJECT_CLASS(klass);
+  auto *element_class = GST_ELEMENT_CLASS(klass);
+  auto *basesink_class = GST_BASE_SINK_CLASS(klass);
+
+  GST_DEBUG_CATEGORY_INIT(websocketsink_debug, "websocketsink", 0, "WebSocket fan-out sink");
+
+  gobject_class->set_property = gst_websocket_sink_set_property;
+  gobject_class->get_property = gst_websocket_sink_get_property;
+  gobject_class->finalize = gst_websocket_sink_finalize;
+
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  const auto rw_ready = static_cast<GParamFlags>(rw | static_cast<GParamFlags>(GST_PARAM_MUTABLE_READY));
+  const auto rw_playing = static_cast<GParamFlags>(rw | static_cast<GParamFlags>(GST_PARAM_MUTABLE_PLAYING));
+  const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_property(
+      gobject_class, PROP_HOST,
+      g_param_spec_string("host", "Host",
+                          "Address to listen on (a name listens on every address it resolves to; "
+                          "0.0.0.0 for all IPv4 interfaces). Used when going from NULL to READY",
+                          DEFAULT_HOST, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_PORT,
+      g_param_spec_int("port", "Port", "TCP port to listen on (0 = any free port; see current-port)", 0, 65535,
+                       DEFAULT_PORT, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_CURRENT_PORT,
+      g_param_spec_int("current-port", "Current port",
+                       "The port actually listened on (notified once listening; 0 when not listening)", 0,
+                       65535, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_PATH,
+      g_param_spec_string("path", "Path",
+                          "URL path of the WebSocket stream; a plain GET on it returns the viewer page",
+                          DEFAULT_PATH, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_DOCUMENT_ROOT,
+      g_param_spec_string("document-root", "Document root",
+                          "Folder of static files served at /<relative path>; its index.html replaces the "
+                          "built-in viewer page (unset = built-in page only)",
+                          nullptr, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_VIEWERS,
+      g_param_spec_uint("max-viewers", "Max viewers",
+                        "Most viewers connected at once; further upgrades get 503 (0 = no limit)", 0, G_MAXUINT,
+                        DEFAULT_MAX_VIEWERS, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_ALLOWED_ORIGINS,
+      g_param_spec_string("allowed-origins", "Allowed origins",
+                          "Comma-separated Origin values allowed to connect, e.g. "
+                          "\"https://example.com,http://localhost:8080\"; others get 403 (empty = any origin)",
+                          "", rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_CERTIFICATE,
+      g_param_spec_string("tls-certificate", "TLS certificate",
+                          "PEM file of the server certificate (chain); when set the server speaks https/wss",
+                          nullptr, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_KEY,
+      g_param_spec_string("tls-key", "TLS key",
+                          "PEM file of the private key of tls-certificate (unset = in the certificate file)",
+                          nullptr, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_QUEUED_FRAMES,
+      g_param_spec_uint("max-queued-frames", "Max queued frames",
+                        "Frames a viewer may have waiting behind the one being sent; past that its oldest "
+                        "waiting frame is dropped (newest frame wins). Applies to viewers connecting afterwards",
+                        1, 1024, DEFAULT_MAX_QUEUED_FRAMES, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_VIEWER_TIMEOUT,
+      g_param_spec_uint("viewer-timeout", "Viewer timeout",
+                        "Seconds a viewer may accept no data while frames wait for it before it is closed "
+                        "with code 1008 (0 = never)",
+                        0, G_MAXUINT, DEFAULT_VIEWER_TIMEOUT, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_MESSAGE_SIZE,
+      g_param_spec_uint64("max-message-size", "Max message size",
+                          "Largest message a viewer may send, in bytes; a bigger one closes it with code 1009 "
+                          "(0 = no limit). Applies to viewers connecting afterwards",
+                          0, G_MAXUINT64, DEFAULT_MAX_MESSAGE_SIZE, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_NUM_VIEWERS,
+      g_param_spec_uint("num-viewers", "Viewers", "Viewers connected now", 0, G_MAXUINT, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_FRAMES_SENT,
+      g_param_spec_uint64("frames-sent", "Frames sent", "Messages written to viewers, summed over viewers", 0,
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_FRAMES_DROPPED,
+      g_param_spec_uint64("frames-dropped", "Frames dropped",
+                          "Frames skipped for viewers that fell behind, summed over viewers", 0, G_MAXUINT64, 0,
+                          ro));
+  g_object_class_install_property(
+      gobject_class, PROP_BYTES_SENT,
+      g_param_spec_uint64("bytes-sent", "Bytes sent", "Bytes written to viewers (WebSocket headers included)", 0,
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "num-viewers, frames-sent, frames-dropped, bytes-sent, viewers-total, viewers-refused",
+                         GST_TYPE_STRUCTURE, ro));
+
+  /**
+   * GstWebsocketSink::viewer-added:
+   * @address: "host:port" of the viewer
+   *
+   * A viewer completed the WebSocket handshake. Emitted from the server thread.
+   */
+  signals[SIGNAL_VIEWER_ADDED] = g_signal_new("viewer-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                              nullptr, nullptr, nullptr, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /**
+   * GstWebsocketSink::viewer-removed:
+   * @address: "host:port" of the viewer
+   * @reason: closed (by the viewer), timeout (accepted no data for viewer-timeout),
+   *   error, protocol-error, message-too-big, stopped, or refused (an upgrade
+   *   refused for its Origin or max-viewers; no viewer-added came before)
+   *
+   * A viewer is gone. Emitted from the server thread.
+   */
+  signals[SIGNAL_VIEWER_REMOVED] =
+      g_signal_new("viewer-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr,
+                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /**
+   * GstWebsocketSink::get-stats:
+   *
+   * Returns the totals of #websocketsink:stats plus `viewers`, an array with
+   * one structure per connected viewer: address, connect-time (real time in
+   * ns), frames-sent, frames-dropped, bytes-sent, queued (messages held), tls.
+   */
+  signals[SIGNAL_GET_STATS] = g_signal_new_class_handler(
+      "get-stats", G_TYPE_FROM_CLASS(klass), static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(gst_websocket_sink_get_stats), nullptr, nullptr, nullptr, GST_TYPE_STRUCTURE, 0);
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_set_static_metadata(element_class, "WebSocket fan-out sink", "Sink/Network",
+                                        "Sends every buffer to every connected WebSocket viewer as one binary "
+                                        "message, and serves the viewer page over HTTP",
+                                        "imagestream developers");
+
+  element_class->change_state = gst_websocket_sink_change_state;
+  basesink_class->render = gst_websocket_sink_render;
+  basesink_class->set_caps = gst_websocket_sink_set_caps;
+  basesink_class->stop = gst_websocket_sink_stop;
+}

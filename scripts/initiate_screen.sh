@@ -1,0 +1,86 @@
+#!/bin/bash
+# Starts one relay in a detached GNU screen session, with the interface and
+# messages of the original project's initiate_screen.sh:
+#
+#   initiate_screen.sh PROJECT_NAME DESCRIPTOR PORT VIRTUAL_ENV_NAME WEB_STREAM_PORT WEB_SECRET
+#
+# cameras send to PORT; browsers open http://HOST:WEB_STREAM_PORT/WEB_SECRET.
+# Stop it with stop_screen.sh PROJECT_NAME.
+#
+# VIRTUAL_ENV_NAME is a label only: the relay is a C++ program now and needs
+# no Python virtualenv, but the argument stays required so that callers of the
+# original keep working unchanged.
+#
+# The relay is the first of: $IMAGESTREAM_LAUNCH, imagestream-launch on PATH,
+# build/launcher/imagestream-launch in this source tree.
+
+PROJECT_NAME=$1
+DESCRIPTOR=$2
+PORT=$3
+# shellcheck disable=SC2034  # a label only, see above
+VIRTUAL_ENV_NAME=$4
+WEB_STREAM_PORT=$5
+WEB_SECRET=$6
+
+for name in PROJECT_NAME DESCRIPTOR PORT VIRTUAL_ENV_NAME WEB_STREAM_PORT WEB_SECRET; do
+    if [ -z "${!name}" ]; then
+        echo "$name is empty"
+        exit 1
+    fi
+done
+
+for name in PORT WEB_STREAM_PORT; do
+    if ! [[ ${!name} =~ ^[0-9]+$ ]] || [ "${!name}" -gt 65535 ]; then
+        echo "$name is not a port number: ${!name}"
+        exit 1
+    fi
+done
+
+# The id (PID.NAME) of the screen session named exactly $1, if any; `screen -S`
+# alone would also match sessions whose names merely start with $1.
+session_id() {
+    screen -ls 2>/dev/null | awk -v name="$1" '
+        $1 ~ /^[0-9]+\./ { id = $1; sub(/^[0-9]+\./, "", id); if (id == name) { print $1; exit } }'
+}
+
+find_launcher() {
+    if [ -n "$IMAGESTREAM_LAUNCH" ]; then
+        echo "$IMAGESTREAM_LAUNCH"
+    elif command -v imagestream-launch >/dev/null; then
+        command -v imagestream-launch
+    else
+        local root
+        root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+        echo "$root/build/launcher/imagestream-launch"
+    fi
+}
+
+echo "creating screen for project $PROJECT_NAME, descriptor $DESCRIPTOR"
+
+if [ -n "$(session_id "$PROJECT_NAME")" ]; then
+    echo "project name already exists"
+    exit 1
+fi
+
+LAUNCHER=$(find_launcher)
+if ! [ -x "$LAUNCHER" ]; then
+    echo "imagestream-launch not found: install it, build it into build/, or set IMAGESTREAM_LAUNCH"
+    exit 1
+fi
+
+# The window runs the relay under bash rather than alone, so that a relay that
+# cannot start (port in use, say) leaves its message on screen for `screen -r`
+# instead of the session vanishing; a relay stopped by Ctrl-C, SIGTERM or the
+# session quitting exits 0 and the session ends with it. The trap keeps bash
+# waiting for the relay's clean shutdown when Ctrl-C reaches both; after a
+# failure, Ctrl-C (stop_screen.sh) ends the session as Enter does.
+# shellcheck disable=SC2016  # expanded by the inner bash
+screen -AdmS "$PROJECT_NAME" -t "$DESCRIPTOR" bash -c '
+    trap : INT
+    "$@"
+    status=$?
+    trap - INT
+    if [ "$status" -ne 0 ]; then
+        echo "imagestream-launch exited with status $status; press Enter to close this session"
+        read -r
+    fi' imagestream-relay "$LAUNCHER" "$PORT" "$WEB_STREAM_PORT" "$WEB_SECRET"

@@ -1,0 +1,212 @@
+// imagestream-launch from the outside: what a user runs and what they see.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+
+import {
+  connectViewer, isJpeg, jpegFrames, jpegSize, Launcher, runLauncher, sendBurst, startCamera, waitFor, WebSocket,
+} from './harness.mjs';
+
+const running = [];
+function launch(args) {
+  const launcher = new Launcher(args);
+  running.push(launcher);
+  return launcher;
+}
+after(() => running.forEach((l) => l.kill()));
+
+test('positional form relays every camera frame unchanged to a WebSocket viewer', async () => {
+  const launcher = await launch(['--status-interval=1', '0', '0', 'relay-secret']).ready();
+  assert.match(launcher.stdout, /^ingest: tcp:\/\/0\.0\.0\.0:\d+$/m);
+  assert.match(launcher.stdout, /^viewer: http:\/\/localhost:\d+\/relay-secret {2}\(WebSocket ws:\/\/localhost:\d+\/relay-secret\)$/m);
+
+  const viewer = await connectViewer(launcher.streamUrl);
+  const frames = jpegFrames();
+  const camera = await startCamera(launcher.ingestPort, { frames });
+  try {
+    await waitFor('10 frames at the viewer', () => viewer.messages.length >= 10);
+    const sent = new Set(frames.map((f) => f.toString('base64')));
+    for (const message of viewer.messages) assert.ok(sent.has(message.toString('base64')), 'frame altered in transit');
+    await waitFor('a status line counting the camera and the viewer', () =>
+      /^status: in [1-9][\d.]* fps [\d.]+ MB\/s, cameras 1, viewers 1, dropped \d+ \(slow viewers\) 0 \(ingest\)$/m
+        .test(launcher.stdout));
+  } finally {
+    camera.stop();
+    viewer.close();
+  }
+  const exit = await launcher.stop('SIGTERM');
+  assert.equal(exit.code, 0, launcher.stderr);
+});
+
+test('--filter with a real transform delivers the transformed frames', async () => {
+  const launcher = await launch([
+    '--status-interval=0', '--filter', 'jpegdec ! videoscale ! video/x-raw,width=160,height=120 ! jpegenc',
+    '0', '0', 'scaled',
+  ]).ready();
+  const viewer = await connectViewer(launcher.streamUrl);
+  const camera = await startCamera(launcher.ingestPort, { frames: jpegFrames(30, 320, 240) });
+  try {
+    await waitFor('5 frames at the viewer', () => viewer.messages.length >= 5);
+    for (const message of viewer.messages) {
+      assert.ok(isJpeg(message));
+      assert.deepEqual(jpegSize(message), { width: 160, height: 120 });
+    }
+  } finally {
+    camera.stop();
+    viewer.close();
+  }
+  assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+});
+
+test('--demo streams a moving test pattern with no camera attached', async () => {
+  const launcher = await launch(['--demo', '--status-interval=0', '0', '0', 'demo']).ready();
+  assert.match(launcher.stdout, /^demo: /m);
+  const viewer = await connectViewer(launcher.streamUrl);
+  try {
+    await waitFor('10 demo frames at the viewer', () => viewer.messages.length >= 10);
+    assert.ok(viewer.messages.every(isJpeg));
+    assert.deepEqual(jpegSize(viewer.messages[0]), { width: 640, height: 480 });
+    const distinct = new Set(viewer.messages.map((m) => m.toString('base64')));
+    assert.ok(distinct.size > 1, 'the demo frames do not change');
+  } finally {
+    viewer.close();
+  }
+  assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+});
+
+test('SIGTERM and SIGINT stop a relay with viewers and a camera promptly, exit 0', async () => {
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    const launcher = await launch(['--status-interval=0', '0', '0', 'stop-me']).ready();
+    const viewer = await connectViewer(launcher.streamUrl);
+    const camera = await startCamera(launcher.ingestPort);
+    await waitFor('frames flowing', () => viewer.messages.length >= 3);
+    const exit = await launcher.stop(signal, 5000);
+    camera.stop();
+    assert.equal(exit.code, 0, `${signal}: ${launcher.stderr}`);
+    assert.ok(exit.ms < 3000, `${signal} took ${exit.ms} ms`);
+    await waitFor('the viewer to be disconnected', () => viewer.closed, 5000);
+  }
+});
+
+test('--tls-cert and --tls-key serve the stream over wss', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-tls-'));
+  const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+  const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  assert.equal(openssl.status, 0, openssl.stderr);
+  try {
+    const launcher = await launch(['--status-interval=0', '--tls-cert', cert, '--tls-key', key, '0', '0', 'secure'])
+      .ready();
+    assert.match(launcher.stdout, /^viewer: https:\/\/localhost:\d+\/secure {2}\(WebSocket wss:\/\/localhost:\d+\/secure\)$/m);
+    // Self-signed: the test trusts it explicitly.
+    const viewer = await connectViewer(launcher.streamUrl, { rejectUnauthorized: false });
+    const camera = await startCamera(launcher.ingestPort);
+    try {
+      await waitFor('3 frames over wss', () => viewer.messages.length >= 3);
+      assert.ok(viewer.messages.every(isJpeg));
+    } finally {
+      camera.stop();
+      viewer.close();
+    }
+    assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('--allowed-origins lets listed pages connect and refuses others', async () => {
+  const launcher = await launch(['--status-interval=0', '--allowed-origins', 'https://cameras.example', '0', '0', 'o'])
+    .ready();
+  const allowed = await connectViewer(launcher.streamUrl, { origin: 'https://cameras.example' });
+  allowed.close();
+  const refused = await new Promise((resolve) => {
+    const ws = new WebSocket(launcher.streamUrl, { origin: 'https://elsewhere.example' });
+    ws.once('open', () => { ws.terminate(); resolve(false); });
+    ws.once('error', () => resolve(true));
+  });
+  assert.ok(refused, 'a page from another origin connected');
+  assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+});
+
+test('--max-frame-size: a camera announcing more is disconnected with a warning', async () => {
+  const launcher = await launch(['--status-interval=0', '--max-frame-size', '1000', '0', '0', 'small']).ready();
+  await sendBurst(launcher.ingestPort, jpegFrames(1));
+  await waitFor('the warning', () => /^imagestream-launch: warning: .*above max-frame-size/m.test(launcher.stderr));
+  await waitFor('the camera to be gone', () => /^camera disconnected: .*\(oversized\)$/m.test(launcher.stdout));
+  assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+});
+
+async function occupiedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '0.0.0.0', resolve));
+  return server;
+}
+
+test('an ingest port in use: one line naming the port, exit 1', async () => {
+  const server = await occupiedPort();
+  const { port } = server.address();
+  try {
+    const result = runLauncher(['--status-interval=0', String(port), '0', 'x']);
+    assert.equal(result.status, 1, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0], new RegExp(`^imagestream-launch: .*\\b${port}\\b`));
+  } finally {
+    server.close();
+  }
+});
+
+test('a web port in use: one line naming the port, exit 1', async () => {
+  const server = await occupiedPort();
+  const { port } = server.address();
+  try {
+    const result = runLauncher(['--status-interval=0', '0', String(port), 'x']);
+    assert.equal(result.status, 1, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0], new RegExp(`^imagestream-launch: .*\\b${port}\\b`));
+  } finally {
+    server.close();
+  }
+});
+
+test('an unreadable TLS certificate: one line naming the file, exit 1', () => {
+  const missing = '/nonexistent/imagestream-cert.pem';
+  const result = runLauncher(['--status-interval=0', '--tls-cert', missing, '--tls-key', missing, '0', '0', 'x']);
+  assert.equal(result.status, 1, result.stderr);
+  assert.match(result.stderr.trim(), new RegExp(`^imagestream-launch: .*${missing}`));
+});
+
+test('bad arguments: one line, then the usage, exit 2', () => {
+  const cases = [
+    [[], /expected PORT WEB_PORT SECRET/],
+    [['5000', '8090'], /expected PORT WEB_PORT SECRET/],
+    [['5000', '8090', 'camera', 'extra'], /too many arguments/],
+    [['five', '8090', 'camera'], /PORT must be a number from 0 to 65535, not "five"/],
+    [['5000', '70000', 'camera'], /WEB_PORT must be a number/],
+    [['5000', '8090', 'a/b'], /SECRET must be/],
+    [['--no-such-option', '5000', '8090', 'camera'], /Unknown option --no-such-option/],
+    [['--tls-cert', 'c.pem', '5000', '8090', 'camera'], /--tls-cert and --tls-key go together/],
+    [['--filter', 'nosuchelement', '0', '0', 'camera'], /--filter: .*nosuchelement/],
+  ];
+  for (const [args, message] of cases) {
+    const result = runLauncher(args);
+    assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+    const [first, ...rest] = result.stderr.split('\n');
+    assert.match(first, new RegExp(`^imagestream-launch: ${message.source}`), args.join(' '));
+    assert.match(rest.join('\n'), /Usage:\n\s+imagestream-launch \[OPTION.*\] PORT WEB_PORT SECRET/, args.join(' '));
+  }
+});
+
+test('--help and --version exit 0', () => {
+  const help = runLauncher(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--filter=PIPELINE/);
+  const version = runLauncher(['--version']);
+  assert.equal(version.status, 0);
+  assert.match(version.stdout, /^imagestream-launch \d+\.\d+\.\d+ \(GStreamer /);
+});

@@ -1,0 +1,284 @@
+// Fault and hostile-traffic tests: a healthy camera and a healthy viewer run
+// through `lengthprefixsrc ! websocketsink` while bad peers hit both ports;
+// the viewer must get every frame, and file descriptors and memory must come
+// back to their baseline. Loopback only; every loop is bounded.
+#include <gst/gst.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testutil.h"
+
+using testutil::Bytes;
+
+namespace {
+
+Bytes tagged(uint32_t seq) {
+  Bytes b = testutil::random_bytes(2000 + seq % 3000, seq + 1);
+  std::memcpy(b.data(), &seq, 4);
+  return b;
+}
+
+struct Relay {
+  GstElement *pipeline, *src, *sink;
+  int ingest_port = 0, web_port = 0;
+  explicit Relay(const std::string &sink_props = "") {
+    pipeline = testutil::parse(
+        "lengthprefixsrc name=src host=127.0.0.1 port=0 max-senders=8 max-frame-size=1048576 ! "
+        "websocketsink name=ws host=127.0.0.1 port=0 path=/camera viewer-timeout=3 max-queued-frames=64 " +
+        sink_props);
+    src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "ws");
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+    g_object_get(src, "current-port", &ingest_port, nullptr);
+    g_object_get(sink, "current-port", &web_port, nullptr);
+    g_assert_cmpint(ingest_port, >, 0);
+    g_assert_cmpint(web_port, >, 0);
+  }
+  ~Relay() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  guint viewers() {
+    guint n = 0;
+    g_object_get(sink, "num-viewers", &n, nullptr);
+    return n;
+  }
+};
+
+// A camera sending tagged frames every 2 ms and a viewer checking that they
+// all arrive, in order, whole.
+struct HealthyFlow {
+  Relay &relay;
+  std::atomic<bool> stop{false};
+  std::atomic<uint32_t> sent{0}, received{0}, bad{0};
+  std::thread camera, viewer;
+
+  explicit HealthyFlow(Relay &r) : relay(r) {
+    auto client = std::make_shared<testutil::WsClient>();
+    g_assert_true(client->open(relay.web_port, "/camera"));
+    g_assert_true(testutil::wait_until([&] { return relay.viewers() >= 1; }));
+    viewer = std::thread([this, client] {
+      Bytes msg;
+      gint64 give_up = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+      while (!(stop && received == sent) && g_get_monotonic_time() < give_up) {
+        if (!client->read_message(msg, 100)) continue;
+        uint32_t seq = 0;
+        if (msg.size() >= 4) std::memcpy(&seq, msg.data(), 4);
+        if (seq != received.load() || msg != tagged(seq)) bad++;
+        received++;
+      }
+    });
+    camera = std::thread([this] {
+      int fd = testutil::tcp_connect(relay.ingest_port);
+      while (!stop) {
+        g_assert_true(testutil::send_frame(fd, tagged(sent)));
+        sent++;
+        g_usleep(2000);
+      }
+      close(fd);
+    });
+  }
+  // Stops the camera and checks that the viewer got everything it sent.
+  void finish() {
+    g_assert_true(testutil::wait_until([&] { return sent > 200; }, 30000));
+    stop = true;
+    camera.join();
+    g_assert_true(testutil::wait_until([&] { return received == sent; }, 20000));
+    viewer.join();
+    g_assert_cmpuint(bad.load(), ==, 0);
+    g_assert_cmpuint(received.load(), ==, sent.load());
+  }
+};
+
+int raw_connect(int port) { return testutil::tcp_connect(port); }
+
+void reset_close(int fd) {
+  linger l{1, 0};  // close with RST instead of FIN
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+
+void expect_back_to_baseline(Relay &relay, int fds, long rss) {
+  g_assert_true(testutil::wait_until([&] { return relay.viewers() == 0; }, 15000));
+  if (!testutil::wait_until([&] { return testutil::open_fds() <= fds; }, 15000)) {
+    g_printerr("fds: %d, baseline %d\n", testutil::open_fds(), fds);
+    std::string cmd = "ss -tanp | grep pid=" + std::to_string(getpid()) + " | awk '{print $1, $4, $5}' | sort | uniq -c | sort -rn | head -20 >&2";
+    g_assert_cmpint(system(cmd.c_str()), ==, 0);
+    g_assert_not_reached();
+  }
+  g_assert_cmpint(testutil::open_fds(), ==, fds);
+  // Allocator caches may keep some; growth per hostile peer would show as much more.
+  g_assert_cmpint(testutil::rss_kib() - rss, <, 32 * 1024);
+}
+
+void test_hostile_senders_cost_the_healthy_flow_nothing() {
+  Relay relay;
+  int fds = testutil::open_fds();
+  long rss = testutil::rss_kib();
+  {
+    HealthyFlow flow(relay);
+    std::vector<int> held;
+    for (int i = 0; i < 400; i++) {
+      int fd = raw_connect(relay.ingest_port);
+      switch (i % 5) {
+        case 0: {  // half a frame, then gone
+          Bytes h = testutil::be64(100000);
+          testutil::send_all(fd, h.data(), 8);
+          testutil::send_all(fd, h.data(), 8);
+          close(fd);
+          break;
+        }
+        case 1: {  // an absurd length
+          Bytes h = testutil::be64(uint64_t{1} << 50);
+          testutil::send_all(fd, h.data(), 8);
+          close(fd);
+          break;
+        }
+        case 2: {  // random bytes
+          Bytes junk = testutil::random_bytes(20000, i);
+          testutil::send_all(fd, junk.data(), junk.size());
+          close(fd);
+          break;
+        }
+        case 3:  // nothing at all, connection held open (more than max-senders)
+          if (held.size() < 30)
+            held.push_back(fd);
+          else
+            reset_close(fd);
+          break;
+        case 4:  // connect and reset
+          reset_close(fd);
+          break;
+      }
+    }
+    flow.finish();
+    for (int fd : held) close(fd);
+  }
+  guint64 dropped = testutil::get_u64(relay.sink, "frames-dropped");
+  g_assert_cmpuint(dropped, ==, 0);
+  g_assert_true(testutil::wait_until([&] {
+    guint n = 0;
+    g_object_get(relay.src, "num-senders", &n, nullptr);
+    return n == 0;
+  }));
+  expect_back_to_baseline(relay, fds, rss);
+}
+
+void test_hostile_viewers_cost_the_healthy_flow_nothing() {
+  Relay relay("max-viewers=16");
+  int fds = testutil::open_fds();
+  long rss = testutil::rss_kib();
+  {
+    HealthyFlow flow(relay);
+    // Churn: connect and close, connect and reset.
+    for (int i = 0; i < 1500; i++) {
+      testutil::WsClient c;
+      c.open(relay.web_port, "/camera");
+      if (i % 2) reset_close(c.fd), c.fd = -1;
+    }
+    std::vector<int> held;
+    // Half an HTTP request, kept open.
+    for (int i = 0; i < 20; i++) {
+      int fd = raw_connect(relay.web_port);
+      testutil::send_all(fd, "GET /camera HTTP/1.1\r\nHost: x\r\n", 30);
+      held.push_back(fd);
+    }
+    // Random bytes.
+    for (int i = 0; i < 100; i++) {
+      int fd = raw_connect(relay.web_port);
+      Bytes junk = testutil::random_bytes(4096, i + 7);
+      testutil::send_all(fd, junk.data(), junk.size());
+      reset_close(fd);
+    }
+    // A viewer announcing a 1 GiB message is closed, not fed.
+    {
+      testutil::WsClient big;
+      g_assert_true(big.open(relay.web_port, "/camera"));
+      Bytes header = {0x82, 0x80 | 127};
+      Bytes len = testutil::be64(uint64_t{1} << 30);
+      header.insert(header.end(), len.begin(), len.end());
+      header.insert(header.end(), {1, 2, 3, 4});
+      testutil::send_all(big.fd, header.data(), header.size());
+      Bytes junk = testutil::random_bytes(65536, 3);
+      testutil::send_all(big.fd, junk.data(), junk.size());
+      Bytes msg;
+      int opcode = 0;
+      while (big.read_message(msg, 10000, &opcode)) {
+      }
+      g_assert_cmpint(opcode, ==, 8);  // a close frame
+    }
+    // More viewers than max-viewers: the extra ones are refused.
+    std::vector<std::unique_ptr<testutil::WsClient>> crowd;
+    int refused = 0;
+    for (int i = 0; i < 20; i++) {
+      auto c = std::make_unique<testutil::WsClient>();
+      if (!c->open(relay.web_port, "/camera")) refused++;
+      crowd.push_back(std::move(c));
+    }
+    g_assert_cmpint(refused, >=, 5);  // the healthy viewer holds one of the 16
+    crowd.clear();
+    g_assert_true(testutil::wait_until([&] { return relay.viewers() == 1; }));
+    // Viewers killed mid-frame.
+    for (int i = 0; i < 50; i++) {
+      testutil::WsClient c;
+      g_assert_true(c.open(relay.web_port, "/camera"));
+      uint8_t some[100];
+      recv(c.fd, some, sizeof some, 0);
+      reset_close(c.fd);
+      c.fd = -1;
+    }
+    flow.finish();
+    for (int fd : held) close(fd);
+  }
+  expect_back_to_baseline(relay, fds, rss);
+}
+
+void test_state_changes_under_traffic() {
+  GstElement *pipeline = testutil::parse(
+      "lengthprefixsrc name=src host=127.0.0.1 port=0 ! websocketsink name=ws host=127.0.0.1 port=0 path=/camera");
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "ws");
+  int fds = testutil::open_fds();
+  for (int cycle = 0; cycle < 15; cycle++) {
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+    int ingest = 0, web = 0;
+    g_object_get(src, "current-port", &ingest, nullptr);
+    g_object_get(sink, "current-port", &web, nullptr);
+    testutil::WsClient viewer;
+    g_assert_true(viewer.open(web, "/camera"));
+    int camera = testutil::tcp_connect(ingest);
+    for (uint32_t i = 0; i < 20; i++) testutil::send_frame(camera, tagged(i));
+    Bytes msg;
+    g_assert_true(viewer.read_message(msg));
+    // Stop while frames are in flight in both directions.
+    for (uint32_t i = 0; i < 20; i++) testutil::send_frame(camera, tagged(i));
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
+    close(camera);
+  }
+  g_assert_cmpint(testutil::open_fds(), ==, fds);
+  gst_object_unref(src);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  testutil::init(&argc, &argv);
+  g_test_add_func("/faults/hostile-senders-cost-the-healthy-flow-nothing",
+                  test_hostile_senders_cost_the_healthy_flow_nothing);
+  g_test_add_func("/faults/hostile-viewers-cost-the-healthy-flow-nothing",
+                  test_hostile_viewers_cost_the_healthy_flow_nothing);
+  g_test_add_func("/faults/state-changes-under-traffic", test_state_changes_under_traffic);
+  return g_test_run();
+}

@@ -1,0 +1,378 @@
+// ViewerQueue (per-viewer delivery policy) and the WebSocket framing helpers,
+// without sockets or GStreamer.
+#include <glib.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "viewerqueue.h"
+#include "wsframe.h"
+
+using imagestream::Span;
+using imagestream::ViewerQueue;
+using imagestream::WireMessage;
+using imagestream::WireMessageRef;
+namespace ws = imagestream::ws;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+// A message whose payload is `n` copies of `tag`, header "H<tag>".
+struct TestMessage : WireMessage {
+  TestMessage(uint8_t tag, size_t n) : head{'H', tag}, body(n, tag) {
+    header = head;
+    header_size = 2;
+    payload = body.data();
+    payload_size = body.size();
+  }
+  uint8_t head[2];
+  Bytes body;
+};
+
+WireMessageRef message(uint8_t tag, size_t n = 4) { return std::make_shared<TestMessage>(tag, n); }
+
+// Writes everything the queue has, at most `chunk` bytes per write; returns the bytes.
+Bytes drain(ViewerQueue &q, size_t chunk = SIZE_MAX) {
+  Bytes out;
+  Span spans[2];
+  while (int n = q.next(spans)) {
+    size_t budget = chunk, wrote = 0;
+    for (int i = 0; i < n && budget; i++) {
+      size_t take = std::min(budget, spans[i].size);
+      out.insert(out.end(), spans[i].data, spans[i].data + take);
+      budget -= take;
+      wrote += take;
+    }
+    q.written(wrote);
+  }
+  return out;
+}
+
+// The tags of the messages in `wire` (each "H<tag>" + payload of 4 bytes).
+std::string tags(const Bytes &wire, size_t payload = 4) {
+  std::string t;
+  for (size_t i = 0; i + 2 + payload <= wire.size(); i += 2 + payload) t += static_cast<char>(wire[i + 1]);
+  return t;
+}
+
+void expect_tags(const Bytes &wire, const std::string &want) {
+  const std::string got = tags(wire);
+  if (got != want) g_error("messages \"%s\", expected \"%s\"", got.c_str(), want.c_str());
+}
+
+void test_queue_delivers_in_order_when_viewer_keeps_up() {
+  ViewerQueue q(2);
+  for (char c : std::string("abcdef")) {
+    g_assert_cmpuint(q.push_frame(message(c)), ==, 0);
+    expect_tags(drain(q), std::string(1, c));
+  }
+  g_assert_cmpuint(q.frames_sent(), ==, 6);
+  g_assert_cmpuint(q.frames_dropped(), ==, 0);
+  g_assert_cmpuint(q.bytes_sent(), ==, 6 * 6);
+  g_assert_true(q.empty());
+}
+
+void test_queue_newest_frame_wins_when_viewer_falls_behind() {
+  ViewerQueue q(2);
+  size_t dropped = 0;
+  for (char c : std::string("abcdefg")) dropped += q.push_frame(message(c));
+  g_assert_cmpuint(dropped, ==, 5);
+  g_assert_cmpuint(q.frames_dropped(), ==, 5);
+  g_assert_cmpuint(q.waiting_frames(), ==, 2);
+  expect_tags(drain(q), "fg");
+}
+
+void test_queue_never_cuts_the_message_being_written() {
+  ViewerQueue q(1);
+  q.push_frame(message('a'));
+  Span spans[2];
+  g_assert_cmpint(q.next(spans), ==, 2);
+  q.written(3);  // header and one payload byte of 'a'
+  // Far behind: everything waiting is replaced, but 'a' is finished first.
+  for (char c : std::string("bcde")) q.push_frame(message(c));
+  g_assert_cmpuint(q.held_messages(), ==, 2);
+  Bytes rest = drain(q, 1);
+  Bytes expected = {'a', 'a', 'a', 'H', 'e', 'e', 'e', 'e', 'e'};
+  g_assert_true(rest == expected);
+  g_assert_cmpuint(q.frames_sent(), ==, 2);
+  g_assert_cmpuint(q.frames_dropped(), ==, 3);
+}
+
+void test_queue_memory_bounded_whatever_the_viewer_does() {
+  ViewerQueue q(3);
+  std::weak_ptr<const WireMessage> first;
+  for (int i = 0; i < 10000; i++) {
+    auto m = message('x', 100);
+    if (i == 0) first = m;
+    q.push_frame(m);
+    g_assert_cmpuint(q.held_messages(), <=, 3);
+  }
+  // A dropped frame is released, not just hidden.
+  g_assert_true(first.expired());
+  g_assert_cmpuint(q.frames_dropped(), ==, 10000 - 3);
+}
+
+void test_queue_control_frames_go_between_messages() {
+  ViewerQueue q(4);
+  q.push_frame(message('a'));
+  q.push_frame(message('b'));
+  Span spans[2];
+  q.next(spans);
+  q.written(1);  // 'a' in flight
+  q.push_control(message('P'));
+  Bytes rest = drain(q);
+  g_assert_cmpuint(rest.size(), ==, 5 + 6 + 6);
+  g_assert_true(Bytes(rest.begin(), rest.begin() + 5) == Bytes(5, 'a'));
+  expect_tags(Bytes(rest.begin() + 5, rest.end()), "Pb");
+  g_assert_cmpuint(q.frames_sent(), ==, 2);  // the control frame is not a frame
+  // Pings without reading: only the newest pong waits.
+  for (int i = 0; i < 1000; i++) q.push_control(message('0' + i % 10));
+  g_assert_cmpuint(q.held_messages(), ==, 1);
+  expect_tags(drain(q), "9");
+}
+
+void test_queue_headers_first_and_never_dropped() {
+  ViewerQueue q(1);
+  q.push_header(message('h'));
+  q.push_header(message('i'));
+  q.push_frame(message('a'));
+  q.push_frame(message('b'));
+  expect_tags(drain(q), "hib");
+}
+
+void test_queue_close_drops_waiting_and_goes_last() {
+  ViewerQueue q(4);
+  q.push_frame(message('a'));
+  q.push_frame(message('b'));
+  Span spans[2];
+  q.next(spans);
+  q.written(2);  // 'a' in flight
+  q.close(message('C'));
+  g_assert_true(q.closing());
+  g_assert_cmpuint(q.push_frame(message('z')), ==, 0);
+  q.push_control(message('P'));
+  g_assert_false(q.close_written());
+  Bytes expected = {'a', 'a', 'a', 'a', 'H', 'C', 'C', 'C', 'C', 'C'};
+  g_assert_true(drain(q) == expected);
+  g_assert_true(q.close_written());
+  g_assert_cmpuint(q.frames_dropped(), ==, 1);
+}
+
+void test_queue_limit_change_keeps_newest() {
+  ViewerQueue q(4);
+  for (char c : std::string("abcd")) q.push_frame(message(c));
+  q.set_max_waiting(2);
+  expect_tags(drain(q), "cd");
+  q.set_max_waiting(3);
+  for (char c : std::string("efgh")) q.push_frame(message(c));
+  expect_tags(drain(q), "fgh");
+}
+
+// --- framing ---
+
+void test_header_sizes_at_each_length_boundary() {
+  uint8_t h[ws::kMaxServerHeader];
+  g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 0), ==, 2);
+  g_assert_cmpuint(h[0], ==, 0x82);
+  g_assert_cmpuint(h[1], ==, 0);
+  g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 125), ==, 2);
+  g_assert_cmpuint(h[1], ==, 125);
+  g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 126), ==, 4);
+  g_assert_cmpuint(h[1], ==, 126);
+  g_assert_cmpuint((h[2] << 8) | h[3], ==, 126);
+  g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 65535), ==, 4);
+  g_assert_cmpuint((h[2] << 8) | h[3], ==, 65535);
+  g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 65536), ==, 10);
+  g_assert_cmpuint(h[1], ==, 127);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; i++) n = (n << 8) | h[2 + i];
+  g_assert_cmpuint(n, ==, 65536);
+  ws::encode_header(h, ws::kBinary, 0x123456789ULL);
+  n = 0;
+  for (int i = 0; i < 8; i++) n = (n << 8) | h[2 + i];
+  g_assert_cmpuint(n, ==, 0x123456789ULL);
+}
+
+void test_close_frame_carries_code_and_reason() {
+  Bytes f = ws::close_frame(1001, "bye");
+  Bytes expected = {0x88, 5, 0x03, 0xE9, 'b', 'y', 'e'};
+  g_assert_true(f == expected);
+  g_assert_cmpuint(ws::close_frame(1000, std::string(300, 'x')).size(), ==, 2 + 125);
+}
+
+// A client frame as a browser sends it: masked.
+Bytes client_frame(uint8_t first_byte, const Bytes &payload, bool masked = true) {
+  Bytes f{first_byte};
+  const uint8_t mask_bit = masked ? 0x80 : 0;
+  if (payload.size() < 126) {
+    f.push_back(mask_bit | payload.size());
+  } else if (payload.size() <= 0xFFFF) {
+    f.push_back(mask_bit | 126);
+    f.push_back(payload.size() >> 8);
+    f.push_back(payload.size() & 0xFF);
+  } else {
+    f.push_back(mask_bit | 127);
+    for (int i = 7; i >= 0; i--) f.push_back(static_cast<uint8_t>(uint64_t{payload.size()} >> (8 * i)));
+  }
+  const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
+  if (masked) f.insert(f.end(), mask, mask + 4);
+  for (size_t i = 0; i < payload.size(); i++) f.push_back(masked ? payload[i] ^ mask[i & 3] : payload[i]);
+  return f;
+}
+
+struct Events : ws::ClientFrameReader::Receiver {
+  std::vector<Bytes> pings;
+  std::vector<std::pair<uint16_t, std::string>> closes;
+  std::vector<std::pair<int, uint64_t>> messages;
+  int pongs = 0;
+  void ping(const uint8_t *p, size_t n) override { pings.emplace_back(p, p + n); }
+  void pong() override { pongs++; }
+  void close(uint16_t code, const std::string &reason) override { closes.emplace_back(code, reason); }
+  void message(ws::Opcode op, uint64_t size) override { messages.emplace_back(op, size); }
+};
+
+void test_reader_unmasks_control_frames_in_any_split() {
+  Bytes stream;
+  for (const Bytes &f : {client_frame(0x89, {'p', 'i', 'n', 'g'}), client_frame(0x82, Bytes(70000, 7)),
+                         client_frame(0x8A, {}), client_frame(0x88, {0x03, 0xE8, 'o', 'k'})})
+    stream.insert(stream.end(), f.begin(), f.end());
+  for (size_t chunk : {size_t{1}, size_t{3}, size_t{7}, stream.size()}) {
+    ws::ClientFrameReader reader(100000);
+    Events e;
+    for (size_t i = 0; i < stream.size(); i += chunk) {
+      size_t n = std::min(chunk, stream.size() - i);
+      g_assert_true(reader.feed(stream.data() + i, n, e) == ws::ClientFrameReader::Status::Ok);
+    }
+    g_assert_cmpuint(e.pings.size(), ==, 1);
+    g_assert_true(e.pings[0] == (Bytes{'p', 'i', 'n', 'g'}));
+    g_assert_cmpuint(e.messages.size(), ==, 1);
+    g_assert_cmpuint(e.messages[0].second, ==, 70000);
+    g_assert_cmpint(e.pongs, ==, 1);
+    g_assert_cmpuint(e.closes.size(), ==, 1);
+    g_assert_cmpuint(e.closes[0].first, ==, 1000);
+    g_assert_cmpstr(e.closes[0].second.c_str(), ==, "ok");
+  }
+}
+
+void test_reader_fragmented_message_measured_whole_with_ping_inside() {
+  Bytes stream;
+  for (const Bytes &f : {client_frame(0x01, Bytes(10, 'a')), client_frame(0x89, {}),
+                         client_frame(0x00, Bytes(20, 'b')), client_frame(0x80, Bytes(5, 'c'))})
+    stream.insert(stream.end(), f.begin(), f.end());
+  ws::ClientFrameReader reader(64);
+  Events e;
+  g_assert_true(reader.feed(stream.data(), stream.size(), e) == ws::ClientFrameReader::Status::Ok);
+  g_assert_cmpuint(e.pings.size(), ==, 1);
+  g_assert_cmpuint(e.messages.size(), ==, 1);
+  g_assert_cmpint(e.messages[0].first, ==, ws::kText);
+  g_assert_cmpuint(e.messages[0].second, ==, 35);
+}
+
+void test_reader_refuses_oversized_message_even_fragmented() {
+  ws::ClientFrameReader reader(100);
+  Events e;
+  Bytes a = client_frame(0x02, Bytes(60, 1)), b = client_frame(0x80, Bytes(60, 1));
+  g_assert_true(reader.feed(a.data(), a.size(), e) == ws::ClientFrameReader::Status::Ok);
+  g_assert_true(reader.feed(b.data(), b.size(), e) == ws::ClientFrameReader::Status::TooBig);
+  // Refused from the header on: a 2^62-byte announcement is not waited for.
+  ws::ClientFrameReader reader2(100);
+  Bytes huge = {0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
+  g_assert_true(reader2.feed(huge.data(), huge.size(), e) == ws::ClientFrameReader::Status::TooBig);
+}
+
+void test_reader_protocol_errors() {
+  const std::vector<Bytes> bad = {
+      client_frame(0x82, {1, 2}, false),        // unmasked
+      client_frame(0xC2, {1}),                  // RSV1 without an extension
+      client_frame(0x83, {1}),                  // reserved opcode
+      client_frame(0x09, {}),                   // fragmented ping
+      client_frame(0x89, Bytes(126, 0)),        // control frame > 125
+      client_frame(0x80, {1}),                  // continuation without a start
+      client_frame(0x88, {3}),                  // close with a 1-byte payload
+  };
+  for (const Bytes &f : bad) {
+    ws::ClientFrameReader reader(1000);
+    Events e;
+    g_assert_true(reader.feed(f.data(), f.size(), e) == ws::ClientFrameReader::Status::ProtocolError);
+    // And it stays broken.
+    Bytes ok = client_frame(0x89, {});
+    g_assert_true(reader.feed(ok.data(), ok.size(), e) == ws::ClientFrameReader::Status::ProtocolError);
+    g_assert_cmpuint(e.pings.size(), ==, 0);
+  }
+  ws::ClientFrameReader reader(1000);
+  Events e;
+  Bytes two_starts = client_frame(0x02, {1});
+  Bytes second = client_frame(0x82, {1});
+  two_starts.insert(two_starts.end(), second.begin(), second.end());
+  g_assert_true(reader.feed(two_starts.data(), two_starts.size(), e) ==
+                ws::ClientFrameReader::Status::ProtocolError);
+}
+
+void test_reader_close_without_code_is_1005() {
+  ws::ClientFrameReader reader(1000);
+  Events e;
+  Bytes f = client_frame(0x88, {});
+  reader.feed(f.data(), f.size(), e);
+  g_assert_cmpuint(e.closes.size(), ==, 1);
+  g_assert_cmpuint(e.closes[0].first, ==, 1005);
+}
+
+uint32_t next_random(uint32_t &x) {
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return x;
+}
+
+// Arbitrary bytes never crash the reader nor make it report what was not sent
+// (a control payload over 125 bytes, a message over the limit).
+void test_reader_survives_random_bytes() {
+  uint32_t x = 12345;
+  for (int round = 0; round < 2000; round++) {
+    Bytes junk(2 + next_random(x) % 300);
+    for (auto &b : junk) b = static_cast<uint8_t>(next_random(x));
+    if (round % 2) junk[1] |= 0x80;  // masked, so that the header is parsed further
+    ws::ClientFrameReader reader(200);
+    Events e;
+    size_t at = 0;
+    while (at < junk.size()) {
+      size_t n = std::min<size_t>(1 + next_random(x) % 40, junk.size() - at);
+      if (reader.feed(junk.data() + at, n, e) != ws::ClientFrameReader::Status::Ok) break;
+      at += n;
+    }
+    for (auto &p : e.pings) g_assert_cmpuint(p.size(), <=, 125);
+    for (auto &m : e.messages) g_assert_cmpuint(m.second, <=, 200);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, nullptr);
+  g_test_add_func("/viewerqueue/delivers-in-order-when-viewer-keeps-up",
+                  test_queue_delivers_in_order_when_viewer_keeps_up);
+  g_test_add_func("/viewerqueue/newest-frame-wins-when-viewer-falls-behind",
+                  test_queue_newest_frame_wins_when_viewer_falls_behind);
+  g_test_add_func("/viewerqueue/never-cuts-the-message-being-written",
+                  test_queue_never_cuts_the_message_being_written);
+  g_test_add_func("/viewerqueue/memory-bounded-whatever-the-viewer-does",
+                  test_queue_memory_bounded_whatever_the_viewer_does);
+  g_test_add_func("/viewerqueue/control-frames-go-between-messages", test_queue_control_frames_go_between_messages);
+  g_test_add_func("/viewerqueue/headers-first-and-never-dropped", test_queue_headers_first_and_never_dropped);
+  g_test_add_func("/viewerqueue/close-drops-waiting-and-goes-last", test_queue_close_drops_waiting_and_goes_last);
+  g_test_add_func("/viewerqueue/limit-change-keeps-newest", test_queue_limit_change_keeps_newest);
+  g_test_add_func("/wsframe/header-sizes-at-each-length-boundary", test_header_sizes_at_each_length_boundary);
+  g_test_add_func("/wsframe/close-frame-carries-code-and-reason", test_close_frame_carries_code_and_reason);
+  g_test_add_func("/wsframe/reader-unmasks-control-frames-in-any-split",
+                  test_reader_unmasks_control_frames_in_any_split);
+  g_test_add_func("/wsframe/reader-fragmented-message-measured-whole-with-ping-inside",
+                  test_reader_fragmented_message_measured_whole_with_ping_inside);
+  g_test_add_func("/wsframe/reader-refuses-oversized-message-even-fragmented",
+                  test_reader_refuses_oversized_message_even_fragmented);
+  g_test_add_func("/wsframe/reader-protocol-errors", test_reader_protocol_errors);
+  g_test_add_func("/wsframe/reader-close-without-code-is-1005", test_reader_close_without_code_is_1005);
+  g_test_add_func("/wsframe/reader-survives-random-bytes", test_reader_survives_random_bytes);
+  return g_test_run();
+}
