@@ -12,7 +12,7 @@ apt_packages=(
   libsoup-3.0-dev glib-networking
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-x
-  screen openssl curl
+  screen openssl curl bc valgrind
   clang libclang-rt-14-dev
   chromium python3-tornado
 )
