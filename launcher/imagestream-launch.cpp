@@ -352,6 +352,12 @@ void Relay::print_addresses() {
   g_print("ingest: tcp://%s%s%s:%d\n", ipv6 ? "[" : "", ingest_host.c_str(), ipv6 ? "]" : "", ingest_port);
   g_print("viewer: %s://%s%s  (WebSocket %s://%s%s)\n", tls ? "https" : "http", authority.c_str(), path.c_str(),
           tls ? "wss" : "ws", authority.c_str(), path.c_str());
+  // The same stream for clients without WebSocket (websocketsink serves them under the path).
+  const std::string base = std::string(tls ? "https" : "http") + "://" + authority + path;
+  g_print("snapshot: %s/snapshot.jpg\n", base.c_str());
+  g_print("mjpeg: %s/stream.mjpeg\n", base.c_str());
+  g_print("stats: %s/stats.json\n", base.c_str());
+  g_print("metrics: %s/metrics\n", base.c_str());
   if (options_.demo) g_print("demo: a test-pattern camera sends to port %d\n", ingest_port);
 }
 

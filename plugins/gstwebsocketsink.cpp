@@ -23,6 +23,15 @@
  * as the state change returns; going back to NULL closes every viewer with
  * code 1001 (going away).
  *
+ * Under #websocketsink:path the same stream serves clients without
+ * WebSocket, so the path's secret guards them too:
+ * `<path>/snapshot.jpg` (the most recent frame), `<path>/stream.mjpeg`
+ * (`multipart/x-mixed-replace` for `<img>`, VLC, ffmpeg and curl; each
+ * client is a viewer with the same queue, limits and timeout as a WebSocket
+ * viewer), `<path>/stats.json` and `<path>/metrics` (Prometheus text). Each
+ * can be switched off: #websocketsink:enable-snapshot,
+ * #websocketsink:enable-mjpeg, #websocketsink:enable-stats.
+ *
  * Viewers are visible through the #websocketsink::viewer-added and
  * #websocketsink::viewer-removed signals, and per viewer through the
  * #websocketsink::get-stats action signal.
@@ -41,6 +50,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -74,6 +84,9 @@ GST_DEBUG_CATEGORY_STATIC(websocketsink_debug);
 #define DEFAULT_MAX_QUEUED_FRAMES 2
 #define DEFAULT_VIEWER_TIMEOUT 10
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024)
+#define DEFAULT_ENABLE_SNAPSHOT TRUE
+#define DEFAULT_ENABLE_MJPEG TRUE
+#define DEFAULT_ENABLE_STATS TRUE
 
 #define PAGE_RESOURCE "/org/imagestream/web/index.html"
 
@@ -84,6 +97,15 @@ constexpr gint64 kLingerUs = 2 * G_USEC_PER_SEC;
 // How long stopping waits for viewers to take their close frame.
 constexpr guint kStopGraceMs = 1000;
 constexpr guint kTickMs = 200;
+// Frames per second are counted over windows of this length, in the tick.
+constexpr gint64 kFpsWindowUs = G_USEC_PER_SEC;
+
+// The MJPEG stream: the response's first part headers, each frame followed at
+// once by the next part's boundary and headers, and the closing delimiter.
+#define MJPEG_BOUNDARY "imagestream-frame"
+constexpr char kMjpegFirstPart[] = "--" MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
+constexpr char kMjpegNextPart[] = "\r\n--" MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
+constexpr char kMjpegEnd[] = "\r\n--" MJPEG_BOUNDARY "--\r\n";
 
 enum {
   PROP_0,
@@ -99,6 +121,9 @@ enum {
   PROP_MAX_QUEUED_FRAMES,
   PROP_VIEWER_TIMEOUT,
   PROP_MAX_MESSAGE_SIZE,
+  PROP_ENABLE_SNAPSHOT,
+  PROP_ENABLE_MJPEG,
+  PROP_ENABLE_STATS,
   PROP_NUM_VIEWERS,
   PROP_FRAMES_SENT,
   PROP_FRAMES_DROPPED,
@@ -138,7 +163,16 @@ struct Settings {
   guint max_queued_frames = DEFAULT_MAX_QUEUED_FRAMES;
   guint viewer_timeout = DEFAULT_VIEWER_TIMEOUT;
   guint64 max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
+  bool enable_snapshot = DEFAULT_ENABLE_SNAPSHOT;
+  bool enable_mjpeg = DEFAULT_ENABLE_MJPEG;
+  bool enable_stats = DEFAULT_ENABLE_STATS;
 };
+
+// How a viewer receives the frames: WebSocket messages, or MJPEG parts over
+// plain HTTP. Both go through the same ViewerQueue and the same writes.
+enum class ViewerKind { WebSocket, Mjpeg };
+constexpr size_t kViewerKinds = 2;
+const char *kind_name(ViewerKind kind) { return kind == ViewerKind::Mjpeg ? "mjpeg" : "websocket"; }
 
 // A buffer as one binary message: mapped for as long as any viewer holds it.
 class BufferMessage : public WireMessage {
@@ -164,16 +198,37 @@ class BufferMessage : public WireMessage {
   uint8_t header_[ws::kMaxServerHeader];
 };
 
-// A whole control frame (pong, close) owned by the message.
+// A whole control frame (pong, close) owned by the message; for MJPEG
+// clients, the bytes around the frames (first part headers, end delimiter).
 class ControlMessage : public WireMessage {
  public:
   explicit ControlMessage(std::vector<uint8_t> frame) : frame_(std::move(frame)) {
     payload = frame_.data();
     payload_size = frame_.size();
   }
+  explicit ControlMessage(const char *text) : ControlMessage(std::vector<uint8_t>(text, text + strlen(text))) {}
 
  private:
   std::vector<uint8_t> frame_;
+};
+
+// A frame as one MJPEG part: the buffer's bytes, shared with its WebSocket
+// message (not copied), then at once the next part's boundary and headers.
+// Chromium shows a part only once it has parsed the next part's headers, so
+// sending those with the following frame would show every frame one frame
+// late; the price is that parts carry no Content-Length, which no MJPEG
+// client needs (the boundary ends each part).
+class MjpegPart : public WireMessage {
+ public:
+  explicit MjpegPart(WireMessageRef frame) : frame_(std::move(frame)) {
+    payload = frame_->payload;
+    payload_size = frame_->payload_size;
+    trailer = reinterpret_cast<const uint8_t *>(kMjpegNextPart);
+    trailer_size = sizeof kMjpegNextPart - 1;
+  }
+
+ private:
+  WireMessageRef frame_;
 };
 
 enum class Flush { Drained, Blocked, Failed };
@@ -202,10 +257,11 @@ struct Totals {
 // server thread only: a GTlsConnection is read there and must not be written
 // from two threads.
 struct Viewer : std::enable_shared_from_this<Viewer> {
-  Viewer(Server &srv, GObjectPtr<GSocket> sock, GObjectPtr<GIOStream> io, bool is_tls, size_t max_waiting,
-         guint64 max_message_size)
+  Viewer(Server &srv, ViewerKind viewer_kind, GObjectPtr<GSocket> sock, GObjectPtr<GIOStream> io, bool is_tls,
+         size_t max_waiting, guint64 max_message_size)
       : address(imagestream::peer_address(sock.get())),
         connect_time(g_get_real_time()),
+        kind(viewer_kind),
         tls(is_tls),
         fd(g_socket_get_fd(sock.get())),
         server(srv),
@@ -214,13 +270,15 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
         input(G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(stream.get()))),
         output(G_POLLABLE_OUTPUT_STREAM(g_io_stream_get_output_stream(stream.get()))),
         reader(max_message_size),
-        queue(max_waiting) {}
+        queue(max_waiting),
+        fps_since(g_get_monotonic_time()) {}
 
   Flush flush_locked();
 
   // Constant.
   const std::string address;
   const gint64 connect_time;  // real time, microseconds
+  const ViewerKind kind;
   const bool tls;
   const int fd;
 
@@ -232,7 +290,7 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
   GPollableOutputStream *output;
   SourcePtr read_source;
   SourcePtr write_source;
-  ws::ClientFrameReader reader;
+  ws::ClientFrameReader reader;  // WebSocket viewers only
   bool gone = false;
   bool peer_closed = false;      // the viewer sent its close frame first
   bool close_handled = false;    // our close frame went out
@@ -245,14 +303,18 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
   bool scheduled = false;  // the server thread is asked to flush
   bool watching = false;   // the server thread writes when the socket is writable
   gint64 stalled_since = 0;  // monotonic time writing first blocked, 0 while it progresses
+  // Frames sent per second over the last window; updated by the tick, not per frame.
+  double fps = 0;
+  guint64 fps_frames = 0;  // frames_sent at fps_since
+  gint64 fps_since;        // monotonic time the window started
 };
 
 Flush Viewer::flush_locked() {
-  Span spans[2];
+  Span spans[imagestream::kMaxSpans];
   while (int n = queue.next(spans)) {
     gssize written;
     if (!tls) {
-      iovec iov[2];
+      iovec iov[imagestream::kMaxSpans];
       for (int i = 0; i < n; i++) iov[i] = {const_cast<uint8_t *>(spans[i].data), spans[i].size};
       msghdr msg{};
       msg.msg_iov = iov;
@@ -294,17 +356,74 @@ struct Fanout {
   std::shared_ptr<const ViewerList> viewers = std::make_shared<ViewerList>();
   WireMessageRef latest;
   std::vector<WireMessageRef> headers;
-  Totals retired;  // of the viewers that are gone
+  std::array<Totals, kViewerKinds> retired;  // of the viewers that are gone, by kind
+  size_t mjpeg_viewers = 0;  // in `viewers`: render() makes MJPEG parts only when there are some
+  guint64 frames_in = 0;
+  double fps_in = 0;  // frames in per second over the last window, from the tick
   guint64 viewers_total = 0;
   guint64 viewers_refused = 0;
   GSource *wake = nullptr;  // the server's wake-up source while it runs
 };
+
+// What stats.json, metrics, get-stats and the counter properties show.
+struct ViewerFigures {
+  ViewerKind kind;
+  std::string address;
+  gint64 connect_time;  // real time, microseconds
+  guint64 frames_sent, frames_dropped, bytes_sent;
+  double fps;
+  guint queued;
+  bool tls;
+};
+
+struct StreamFigures {
+  std::array<Totals, kViewerKinds> by_kind;  // viewers gone and connected
+  std::array<guint, kViewerKinds> viewers{};  // connected now
+  guint64 frames_in = 0;
+  double fps_in = 0;
+  guint64 viewers_total = 0;
+  guint64 viewers_refused = 0;
+  std::vector<ViewerFigures> each;  // connected viewers, when asked for
+
+  Totals total() const {
+    Totals t;
+    for (const auto &k : by_kind) t.add(k);
+    return t;
+  }
+  guint num_viewers() const { return viewers[0] + viewers[1]; }
+};
+
+StreamFigures collect_figures(Fanout &fanout, bool per_viewer) {
+  StreamFigures f;
+  std::shared_ptr<const ViewerList> list;
+  {
+    std::lock_guard<std::mutex> l(fanout.lock);
+    f.by_kind = fanout.retired;
+    f.frames_in = fanout.frames_in;
+    f.fps_in = fanout.fps_in;
+    f.viewers_total = fanout.viewers_total;
+    f.viewers_refused = fanout.viewers_refused;
+    list = fanout.viewers;
+  }
+  if (per_viewer) f.each.reserve(list->size());
+  for (const auto &v : *list) {
+    const auto k = static_cast<size_t>(v->kind);
+    f.viewers[k]++;
+    std::lock_guard<std::mutex> l(v->lock);
+    f.by_kind[k].add(v->queue);
+    if (per_viewer)
+      f.each.push_back({v->kind, v->address, v->connect_time, v->queue.frames_sent(), v->queue.frames_dropped(),
+                        v->queue.bytes_sent(), v->fps, static_cast<guint>(v->queue.held_messages()), v->tls});
+  }
+  return f;
+}
 
 // Read once when the server starts.
 struct ServerConfig {
   std::string host;
   int port;
   std::string path;
+  std::string endpoint_base;  // `path` without a trailing '/': endpoints are <endpoint_base>/<name>
   std::string document_root;  // resolved, or empty
   GObjectPtr<GTlsCertificate> certificate;
 };
@@ -324,6 +443,7 @@ class Server {
 
   void request(SoupServerMessage *msg, const char *path);
   void upgraded(SoupServerMessage *msg);
+  void take_connection(SoupServerMessage *msg, ViewerKind kind);
   void upgrade_failed(SoupServerMessage *msg);
   gboolean readable(Viewer &v);
   gboolean writable(Viewer &v);
@@ -338,10 +458,18 @@ class Server {
   void run();
   bool listen(std::string &error);
   void accept_upgrade(SoupServerMessage *msg);
+  const char *full_refusal() const;
+  void refuse(SoupServerMessage *msg, const std::string &address, guint status, const char *refusal);
+  const char *endpoint_of(const char *path) const;
+  void serve_endpoint(SoupServerMessage *msg, const char *name);
+  void serve_snapshot(SoupServerMessage *msg);
+  void accept_mjpeg(SoupServerMessage *msg);
+  void serve_text(SoupServerMessage *msg, const char *content_type, const std::string &text);
   void serve_page(SoupServerMessage *msg);
   bool serve_file(SoupServerMessage *msg, const char *path);
   bool serve_file_at(SoupServerMessage *msg, const std::string &file);
-  void add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream);
+  void add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream, ViewerKind kind);
+  void count_fps(gint64 now);
   void service(Viewer &v, bool only_if_scheduled);
   void close_viewer(Viewer &v, uint16_t code, const char *reason);
   void remove_viewer(Viewer &v, const char *reason);
@@ -366,8 +494,10 @@ class Server {
   SourcePtr tick_source_;
   SourcePtr stop_timer_;
   ViewerList viewers_;
-  unsigned upgrading_ = 0;
+  unsigned upgrading_ = 0;  // viewers accepted whose connection is not taken yet
   bool stopping_ = false;
+  gint64 fps_since_ = g_get_monotonic_time();  // window of Fanout::fps_in
+  guint64 fps_frames_in_ = 0;
 };
 
 // Emits a signal with no lock held, as every signal of the element.
@@ -429,6 +559,7 @@ void Server::run() {
     g_source_attach(tick_source_.get(), context_.get());
     std::lock_guard<std::mutex> l(fanout_.lock);
     fanout_.wake = wake_source_.get();
+    fps_frames_in_ = fanout_.frames_in;
   }
   {
     std::lock_guard<std::mutex> l(start_lock_);
@@ -524,10 +655,10 @@ static void close_after_response(SoupServerMessage *msg) {
   soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
 }
 
-// The path is the stream's secret: compare it in time that depends on the
-// request's length only, so that timing does not tell how much of it matched.
-static bool is_stream_path(const std::string &secret, const char *path) {
-  const size_t n = strlen(path);
+// The path is the stream's secret: compare it (the first `n` bytes of `path`)
+// in time that depends on the request's length only, so that timing does not
+// tell how much of it matched.
+static bool is_stream_path(const std::string &secret, const char *path, size_t n) {
   unsigned char diff = n != secret.size();
   for (size_t i = 0; i < n; i++) diff |= static_cast<unsigned char>(path[i] ^ secret[i % std::max<size_t>(secret.size(), 1)]);
   return diff == 0;
@@ -536,7 +667,7 @@ static bool is_stream_path(const std::string &secret, const char *path) {
 void Server::request(SoupServerMessage *msg, const char *path) {
   const char *method = soup_server_message_get_method(msg);
   SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
-  const bool stream_path = is_stream_path(config_.path, path);
+  const bool stream_path = is_stream_path(config_.path, path, strlen(path));
   if (stream_path && soup_message_headers_header_contains(headers, "Upgrade", "websocket")) {
     accept_upgrade(msg);
     return;
@@ -548,6 +679,10 @@ void Server::request(SoupServerMessage *msg, const char *path) {
   }
   if (stream_path) {
     serve_page(msg);
+    return;
+  }
+  if (const char *endpoint = endpoint_of(path)) {
+    serve_endpoint(msg, endpoint);
     return;
   }
   if (!config_.document_root.empty() && serve_file(msg, path)) return;
@@ -575,24 +710,14 @@ void Server::accept_upgrade(SoupServerMessage *msg) {
   const char *origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
   GST_OBJECT_LOCK(sink_);
   const bool allowed = origin_allowed(settings_->allowed_origins, origin);
-  const guint max_viewers = settings_->max_viewers;
   GST_OBJECT_UNLOCK(sink_);
-  const char *refusal = nullptr;
   if (!allowed) {
-    soup_server_message_set_status(msg, SOUP_STATUS_FORBIDDEN, nullptr);
-    refusal = "origin not allowed";
-  } else if (stopping_ || (max_viewers && viewers_.size() + upgrading_ >= max_viewers)) {
-    soup_server_message_set_status(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, nullptr);
-    refusal = stopping_ ? "stopping" : "max-viewers reached";
+    GST_INFO_OBJECT(sink_, "viewer %s comes from origin %s", address.c_str(), origin ? origin : "none");
+    refuse(msg, address, SOUP_STATUS_FORBIDDEN, "origin not allowed");
+    return;
   }
-  if (refusal) {
-    close_after_response(msg);
-    GST_INFO_OBJECT(sink_, "refused viewer %s (origin %s): %s", address.c_str(), origin ? origin : "none", refusal);
-    {
-      std::lock_guard<std::mutex> l(fanout_.lock);
-      fanout_.viewers_refused++;
-    }
-    emit_removed(sink_, address, "refused");
+  if (const char *refusal = full_refusal()) {
+    refuse(msg, address, SOUP_STATUS_SERVICE_UNAVAILABLE, refusal);
     return;
   }
   if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr)) return;
@@ -606,6 +731,27 @@ void Server::accept_upgrade(SoupServerMessage *msg) {
       this);
 }
 
+// Why no further viewer may connect now, or nullptr.
+const char *Server::full_refusal() const {
+  GST_OBJECT_LOCK(sink_);
+  const guint max_viewers = settings_->max_viewers;
+  GST_OBJECT_UNLOCK(sink_);
+  if (stopping_) return "stopping";
+  if (max_viewers && viewers_.size() + upgrading_ >= max_viewers) return "max-viewers reached";
+  return nullptr;
+}
+
+void Server::refuse(SoupServerMessage *msg, const std::string &address, guint status, const char *refusal) {
+  soup_server_message_set_status(msg, status, nullptr);
+  close_after_response(msg);
+  GST_INFO_OBJECT(sink_, "refused viewer %s: %s", address.c_str(), refusal);
+  {
+    std::lock_guard<std::mutex> l(fanout_.lock);
+    fanout_.viewers_refused++;
+  }
+  emit_removed(sink_, address, "refused");
+}
+
 void Server::upgrade_failed(SoupServerMessage *msg) {
   g_signal_handlers_disconnect_by_data(msg, this);
   upgrading_--;
@@ -613,6 +759,11 @@ void Server::upgrade_failed(SoupServerMessage *msg) {
 
 void Server::upgraded(SoupServerMessage *msg) {
   if (soup_server_message_get_status(msg) != SOUP_STATUS_SWITCHING_PROTOCOLS) return;
+  take_connection(msg, ViewerKind::WebSocket);
+}
+
+// The response head is written: from here on the connection is the viewer's.
+void Server::take_connection(SoupServerMessage *msg, ViewerKind kind) {
   g_signal_handlers_disconnect_by_data(msg, this);
   upgrading_--;
   GSocket *s = soup_server_message_get_socket(msg);
@@ -620,10 +771,10 @@ void Server::upgraded(SoupServerMessage *msg) {
   GObjectPtr<GSocket> socket(G_SOCKET(g_object_ref(s)));
   GObjectPtr<GIOStream> stream(soup_server_message_steal_connection(msg));
   if (!stream) return;
-  add_viewer(std::move(socket), std::move(stream));
+  add_viewer(std::move(socket), std::move(stream), kind);
 }
 
-void Server::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream) {
+void Server::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream, ViewerKind kind) {
   const int fd = g_socket_get_fd(socket.get());
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -633,12 +784,23 @@ void Server::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream
   const size_t max_queued_frames = settings_->max_queued_frames;
   const guint64 max_message_size = settings_->max_message_size;
   GST_OBJECT_UNLOCK(sink_);
-  auto v = std::make_shared<Viewer>(*this, std::move(socket), std::move(stream), config_.certificate != nullptr,
-                                    max_queued_frames, max_message_size);
+  auto v = std::make_shared<Viewer>(*this, kind, std::move(socket), std::move(stream),
+                                    config_.certificate != nullptr, max_queued_frames, max_message_size);
+  if (kind == ViewerKind::Mjpeg) {
+    // Not a frame (not counted as one), and nothing else a control message
+    // would displace ever goes to an MJPEG client.
+    v->queue.push_control(std::make_shared<ControlMessage>(kMjpegFirstPart));
+  }
   {
     std::lock_guard<std::mutex> l(fanout_.lock);
-    for (auto &h : fanout_.headers) v->queue.push_header(h);
-    if (fanout_.latest) v->queue.push_frame(fanout_.latest);
+    if (kind == ViewerKind::WebSocket) {
+      for (auto &h : fanout_.headers) v->queue.push_header(h);
+      if (fanout_.latest) v->queue.push_frame(fanout_.latest);
+    } else {
+      // Stream headers are for WebSocket decoders; an MJPEG part is a whole JPEG.
+      if (fanout_.latest) v->queue.push_frame(std::make_shared<MjpegPart>(fanout_.latest));
+      fanout_.mjpeg_viewers++;
+    }
     auto list = std::make_shared<ViewerList>(*fanout_.viewers);
     list->push_back(v);
     fanout_.viewers = std::move(list);
@@ -652,7 +814,7 @@ void Server::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream
                         }),
                         v.get(), nullptr);
   g_source_attach(v->read_source.get(), context_.get());
-  GST_INFO_OBJECT(sink_, "viewer %s connected", v->address.c_str());
+  GST_INFO_OBJECT(sink_, "%s viewer %s connected", kind_name(kind), v->address.c_str());
   g_signal_emit(sink_, signals[SIGNAL_VIEWER_ADDED], 0, v->address.c_str());
   service(*v, false);
   // The stolen stream may already hold bytes the viewer sent with the upgrade.
@@ -690,6 +852,8 @@ gboolean Server::readable(Viewer &v) {
   for (int i = 0; i < 4 && !v.gone; i++) {
     GError *err = nullptr;
     gssize n = g_pollable_input_stream_read_nonblocking(v.input, buf, sizeof buf, nullptr, &err);
+    // An MJPEG client has said all it had to in its request: the rest is ignored.
+    if (n > 0 && v.kind == ViewerKind::Mjpeg) continue;
     if (n > 0) {
       switch (v.reader.feed(buf, n, events)) {
         case ws::ClientFrameReader::Status::Ok:
@@ -754,6 +918,11 @@ void Server::service(Viewer &v, bool only_if_scheduled) {
       remove_viewer(v, "closed");
       return;
     }
+    // An MJPEG stream ends with its delimiter: there is no answer to wait for.
+    if (v.kind == ViewerKind::Mjpeg) {
+      remove_viewer(v, v.close_reason);
+      return;
+    }
     if (!v.tls) g_socket_shutdown(v.socket.get(), FALSE, TRUE, nullptr);
     v.linger_until = g_get_monotonic_time() + kLingerUs;
   }
@@ -774,7 +943,8 @@ void Server::wake() {
 void Server::close_viewer(Viewer &v, uint16_t code, const char *reason) {
   if (v.gone || v.close_reason) return;
   v.close_reason = reason;
-  auto frame = std::make_shared<ControlMessage>(ws::close_frame(code, ""));
+  auto frame = v.kind == ViewerKind::Mjpeg ? std::make_shared<ControlMessage>(kMjpegEnd)
+                                          : std::make_shared<ControlMessage>(ws::close_frame(code, ""));
   {
     std::lock_guard<std::mutex> l(v.lock);
     v.queue.close(std::move(frame));
@@ -802,14 +972,15 @@ void Server::remove_viewer(Viewer &v, const char *reason) {
   v.socket.reset();
   {
     std::lock_guard<std::mutex> l(fanout_.lock);
-    fanout_.retired.add(totals);
+    fanout_.retired[static_cast<size_t>(v.kind)].add(totals);
+    if (v.kind == ViewerKind::Mjpeg) fanout_.mjpeg_viewers--;
     auto list = std::make_shared<ViewerList>();
     for (auto &other : *fanout_.viewers)
       if (other.get() != &v) list->push_back(other);
     fanout_.viewers = std::move(list);
   }
   viewers_.erase(std::remove(viewers_.begin(), viewers_.end(), keep), viewers_.end());
-  GST_INFO_OBJECT(sink_, "viewer %s removed: %s", v.address.c_str(), reason);
+  GST_INFO_OBJECT(sink_, "%s viewer %s removed: %s", kind_name(v.kind), v.address.c_str(), reason);
   emit_removed(sink_, v.address, reason);
   if (stopping_ && viewers_.empty()) quit();
 }
@@ -819,12 +990,19 @@ void Server::tick() {
   const gint64 timeout = gint64{settings_->viewer_timeout} * G_USEC_PER_SEC;
   GST_OBJECT_UNLOCK(sink_);
   const gint64 now = g_get_monotonic_time();
+  count_fps(now);
   ViewerList list = viewers_;
   for (auto &v : list) {
     bool stalled;
     {
       std::lock_guard<std::mutex> l(v->lock);
       stalled = timeout && v->stalled_since && now - v->stalled_since > timeout;
+      if (now - v->fps_since >= kFpsWindowUs) {
+        const guint64 sent = v->queue.frames_sent();
+        v->fps = static_cast<double>(sent - v->fps_frames) * G_USEC_PER_SEC / (now - v->fps_since);
+        v->fps_frames = sent;
+        v->fps_since = now;
+      }
     }
     if (stalled) {
       GST_INFO_OBJECT(sink_, "viewer %s accepted no data for %" G_GINT64_FORMAT " s", v->address.c_str(),
@@ -836,6 +1014,15 @@ void Server::tick() {
       remove_viewer(*v, v->close_reason);
     }
   }
+}
+
+// The input rate, once per window.
+void Server::count_fps(gint64 now) {
+  if (now - fps_since_ < kFpsWindowUs) return;
+  std::lock_guard<std::mutex> l(fanout_.lock);
+  fanout_.fps_in = static_cast<double>(fanout_.frames_in - fps_frames_in_) * G_USEC_PER_SEC / (now - fps_since_);
+  fps_frames_in_ = fanout_.frames_in;
+  fps_since_ = now;
 }
 
 void Server::begin_stop() {
@@ -869,6 +1056,209 @@ void Server::serve_page(SoupServerMessage *msg) {
                                         nullptr);
   soup_message_body_append_bytes(soup_server_message_get_response_body(msg), page.get());
   soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+}
+
+// The name after "<path>/" when `path` is that and one more segment, else nullptr.
+const char *Server::endpoint_of(const char *path) const {
+  const char *slash = strrchr(path, '/');
+  if (!slash || !is_stream_path(config_.endpoint_base, path, slash - path)) return nullptr;
+  return slash + 1;
+}
+
+static std::string json_string(const std::string &text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char escaped[8];
+      g_snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// A rate as JSON and Prometheus want it whatever the locale: "29.97".
+static std::string rate_text(double value) {
+  char text[G_ASCII_DTOSTR_BUF_SIZE];
+  return g_ascii_formatd(text, sizeof text, "%.2f", value);
+}
+
+static std::string iso8601(gint64 real_time_us) {
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(real_time_us / G_USEC_PER_SEC);
+  g_autofree gchar *text = t ? g_date_time_format_iso8601(t) : nullptr;
+  return text ? text : "";
+}
+
+static std::string stats_json(const StreamFigures &f) {
+  const Totals t = f.total();
+  std::string out = "{\"totals\":{\"viewers\":" + std::to_string(f.num_viewers());
+  for (size_t k = 0; k < kViewerKinds; k++)
+    out += ",\"" + std::string(kind_name(static_cast<ViewerKind>(k))) + "_viewers\":" + std::to_string(f.viewers[k]);
+  out += ",\"frames_in\":" + std::to_string(f.frames_in) + ",\"fps_in\":" + rate_text(f.fps_in) +
+         ",\"frames_sent\":" + std::to_string(t.frames_sent) + ",\"frames_dropped\":" +
+         std::to_string(t.frames_dropped) + ",\"bytes_sent\":" + std::to_string(t.bytes_sent) +
+         ",\"viewers_total\":" + std::to_string(f.viewers_total) +
+         ",\"viewers_refused\":" + std::to_string(f.viewers_refused) + "},\"viewers\":[";
+  for (size_t i = 0; i < f.each.size(); i++) {
+    const ViewerFigures &v = f.each[i];
+    out += std::string(i ? "," : "") + "{\"kind\":" + json_string(kind_name(v.kind)) +
+           ",\"address\":" + json_string(v.address) + ",\"connected_since\":" +
+           json_string(iso8601(v.connect_time)) + ",\"frames_sent\":" + std::to_string(v.frames_sent) +
+           ",\"frames_dropped\":" + std::to_string(v.frames_dropped) + ",\"fps\":" + rate_text(v.fps) +
+           ",\"bytes_sent\":" + std::to_string(v.bytes_sent) + ",\"queued\":" + std::to_string(v.queued) +
+           ",\"tls\":" + (v.tls ? "true" : "false") + "}";
+  }
+  return out + "]}\n";
+}
+
+// Prometheus text exposition (version 0.0.4): per-kind aggregates, and one
+// series per connected viewer (bounded by max-viewers).
+static std::string stats_metrics(const StreamFigures &f) {
+  std::string out;
+  auto family = [&out](const char *name, const char *type, const char *help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto sample = [&out](const char *name, const std::string &labels, const std::string &value) {
+    out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + value + "\n";
+  };
+  auto kind_label = [](size_t k) { return "kind=\"" + std::string(kind_name(static_cast<ViewerKind>(k))) + "\""; };
+  // Addresses are "host:port"; label values still get escaped as the format requires.
+  auto viewer_labels = [](const ViewerFigures &v) {
+    std::string address;
+    for (char c : v.address) {
+      if (c == '\\' || c == '"' || c == '\n') address += '\\';
+      address += c == '\n' ? 'n' : c;
+    }
+    return "kind=\"" + std::string(kind_name(v.kind)) + "\",address=\"" + address + "\"";
+  };
+
+  family("imagestream_frames_in_total", "counter", "Frames that reached the sink.");
+  sample("imagestream_frames_in_total", "", std::to_string(f.frames_in));
+  family("imagestream_frames_in_per_second", "gauge", "Frames in per second over the last second.");
+  sample("imagestream_frames_in_per_second", "", rate_text(f.fps_in));
+  family("imagestream_viewers", "gauge", "Viewers connected now, by kind.");
+  for (size_t k = 0; k < kViewerKinds; k++) sample("imagestream_viewers", kind_label(k), std::to_string(f.viewers[k]));
+  family("imagestream_viewers_connected_total", "counter", "Viewers that connected since the server started.");
+  sample("imagestream_viewers_connected_total", "", std::to_string(f.viewers_total));
+  family("imagestream_viewers_refused_total", "counter", "Viewers refused (origin, max-viewers, stopping).");
+  sample("imagestream_viewers_refused_total", "", std::to_string(f.viewers_refused));
+  const struct {
+    const char *name;
+    const char *help;
+    guint64 Totals::*field;
+  } totals[] = {
+      {"imagestream_frames_sent_total", "Frames written to viewers, by kind.", &Totals::frames_sent},
+      {"imagestream_frames_dropped_total", "Frames skipped for viewers that fell behind, by kind.",
+       &Totals::frames_dropped},
+      {"imagestream_bytes_sent_total", "Bytes written to viewers, framing included, by kind.", &Totals::bytes_sent},
+  };
+  for (const auto &m : totals) {
+    family(m.name, "counter", m.help);
+    for (size_t k = 0; k < kViewerKinds; k++) sample(m.name, kind_label(k), std::to_string(f.by_kind[k].*m.field));
+  }
+
+  family("imagestream_viewer_frames_sent_total", "counter", "Frames written to this viewer.");
+  for (const auto &v : f.each)
+    sample("imagestream_viewer_frames_sent_total", viewer_labels(v), std::to_string(v.frames_sent));
+  family("imagestream_viewer_frames_dropped_total", "counter", "Frames this viewer skipped.");
+  for (const auto &v : f.each)
+    sample("imagestream_viewer_frames_dropped_total", viewer_labels(v), std::to_string(v.frames_dropped));
+  family("imagestream_viewer_bytes_sent_total", "counter", "Bytes written to this viewer.");
+  for (const auto &v : f.each)
+    sample("imagestream_viewer_bytes_sent_total", viewer_labels(v), std::to_string(v.bytes_sent));
+  family("imagestream_viewer_frames_per_second", "gauge", "Frames sent to this viewer per second, last second.");
+  for (const auto &v : f.each) sample("imagestream_viewer_frames_per_second", viewer_labels(v), rate_text(v.fps));
+  family("imagestream_viewer_queued_messages", "gauge",
+         "Messages held for this viewer, the one being written included.");
+  for (const auto &v : f.each)
+    sample("imagestream_viewer_queued_messages", viewer_labels(v), std::to_string(v.queued));
+  family("imagestream_viewer_connected_since_seconds", "gauge", "Unix time this viewer connected.");
+  for (const auto &v : f.each)
+    sample("imagestream_viewer_connected_since_seconds", viewer_labels(v),
+           std::to_string(v.connect_time / G_USEC_PER_SEC));
+  return out;
+}
+
+void Server::serve_endpoint(SoupServerMessage *msg, const char *name) {
+  GST_OBJECT_LOCK(sink_);
+  const bool snapshot = settings_->enable_snapshot;
+  const bool mjpeg = settings_->enable_mjpeg;
+  const bool stats = settings_->enable_stats;
+  GST_OBJECT_UNLOCK(sink_);
+  if (snapshot && strcmp(name, "snapshot.jpg") == 0) {
+    serve_snapshot(msg);
+  } else if (mjpeg && strcmp(name, "stream.mjpeg") == 0) {
+    accept_mjpeg(msg);
+  } else if (stats && strcmp(name, "stats.json") == 0) {
+    serve_text(msg, "application/json", stats_json(collect_figures(fanout_, true)));
+  } else if (stats && strcmp(name, "metrics") == 0) {
+    serve_text(msg, "text/plain; version=0.0.4; charset=utf-8", stats_metrics(collect_figures(fanout_, true)));
+  } else {
+    soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+  }
+}
+
+void Server::serve_text(SoupServerMessage *msg, const char *content_type, const std::string &text) {
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control", "no-store");
+  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, text.data(), text.size());
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+}
+
+void Server::serve_snapshot(SoupServerMessage *msg) {
+  WireMessageRef frame;
+  {
+    std::lock_guard<std::mutex> l(fanout_.lock);
+    frame = fanout_.latest;
+  }
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Cache-Control", "no-store");
+  if (!frame) {
+    static const char kNoFrame[] = "No frame has arrived yet: try again once the camera sends.\n";
+    soup_message_headers_replace(headers, "Retry-After", "1");
+    soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_STATIC, kNoFrame,
+                                     sizeof kNoFrame - 1);
+    soup_server_message_set_status(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, nullptr);
+    return;
+  }
+  // The frame's own bytes, kept mapped until libsoup has written them.
+  auto owner = std::make_unique<WireMessageRef>(frame);
+  BytesPtr jpeg(g_bytes_new_with_free_func(frame->payload, frame->payload_size,
+                                           [](gpointer ref) { delete static_cast<WireMessageRef *>(ref); },
+                                           owner.release()));
+  soup_message_headers_set_content_type(headers, "image/jpeg", nullptr);
+  soup_message_body_append_bytes(soup_server_message_get_response_body(msg), jpeg.get());
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+}
+
+// libsoup writes the response head; the connection is taken once it is
+// written (as after a WebSocket upgrade), and from then on the client is a
+// viewer like any other, written by the same code.
+void Server::accept_mjpeg(SoupServerMessage *msg) {
+  const std::string address = imagestream::peer_address(soup_server_message_get_socket(msg));
+  if (const char *refusal = full_refusal()) {
+    refuse(msg, address, SOUP_STATUS_SERVICE_UNAVAILABLE, refusal);
+    return;
+  }
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Content-Type", "multipart/x-mixed-replace; boundary=" MJPEG_BOUNDARY);
+  soup_message_headers_replace(headers, "Cache-Control", "no-store");
+  soup_message_headers_set_encoding(headers, SOUP_ENCODING_EOF);
+  soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+  if (strcmp(soup_server_message_get_method(msg), SOUP_METHOD_HEAD) == 0) return;
+  upgrading_++;
+  g_signal_connect(msg, "wrote-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer self) {
+                     static_cast<Server *>(self)->take_connection(m, ViewerKind::Mjpeg);
+                   }),
+                   this);
+  g_signal_connect(
+      msg, "finished",
+      G_CALLBACK(+[](SoupServerMessage *m, gpointer self) { static_cast<Server *>(self)->upgrade_failed(m); }),
+      this);
 }
 
 static std::string content_type_for(const std::string &file) {
@@ -954,8 +1344,10 @@ static bool open_server(GstWebsocketSink *self) {
   const Settings s = *self->settings;
   GST_OBJECT_UNLOCK(self);
 
-  ServerConfig config{s.host, s.port, s.path, "", nullptr};
+  ServerConfig config{s.host, s.port, s.path, "", "", nullptr};
   if (config.path.empty() || config.path[0] != '/') config.path = "/" + config.path;
+  config.endpoint_base = config.path;
+  if (config.endpoint_base.back() == '/') config.endpoint_base.pop_back();
   if (!s.tls_certificate.empty()) {
     GError *err = nullptr;
     GTlsCertificate *cert = s.tls_key.empty()
@@ -1024,17 +1416,22 @@ static GstFlowReturn gst_websocket_sink_render(GstBaseSink *bsink, GstBuffer *bu
   auto frame = std::make_shared<BufferMessage>(buffer);
   std::shared_ptr<const ViewerList> viewers;
   GSource *wake;
+  bool any_mjpeg;
   {
     std::lock_guard<std::mutex> l(fanout.lock);
     fanout.latest = frame;
+    fanout.frames_in++;
     viewers = fanout.viewers;
     wake = fanout.wake;
+    any_mjpeg = fanout.mjpeg_viewers > 0;
   }
+  // One part for every MJPEG client, sharing the frame's bytes.
+  WireMessageRef part = any_mjpeg ? std::make_shared<MjpegPart>(frame) : nullptr;
   bool need_wake = false;
   for (const auto &v : *viewers) {
     std::lock_guard<std::mutex> l(v->lock);
     if (v->removed || v->queue.closing()) continue;
-    v->queue.push_frame(frame);
+    v->queue.push_frame(v->kind == ViewerKind::Mjpeg ? part : frame);
     // Plain sockets are tried even while the server thread watches them: the
     // kernel may have room before that thread gets to run.
     const bool pending = v->tls || v->flush_locked() != Flush::Drained;
@@ -1071,52 +1468,26 @@ static gboolean gst_websocket_sink_stop(GstBaseSink *bsink) {
   return TRUE;
 }
 
-// Totals over the viewers gone and those connected; `viewers` gets the latter.
-static Totals totals(Fanout &fanout, std::shared_ptr<const ViewerList> *viewers = nullptr) {
-  std::shared_ptr<const ViewerList> list;
-  Totals t;
-  {
-    std::lock_guard<std::mutex> l(fanout.lock);
-    t = fanout.retired;
-    list = fanout.viewers;
-  }
-  for (const auto &v : *list) {
-    std::lock_guard<std::mutex> l(v->lock);
-    t.add(v->queue);
-  }
-  if (viewers) *viewers = std::move(list);
-  return t;
-}
+static Totals totals(Fanout &fanout) { return collect_figures(fanout, false).total(); }
 
 static GstStructure *make_stats(GstWebsocketSink *self, bool per_viewer) {
-  Fanout &fanout = self->state->fanout;
-  std::shared_ptr<const ViewerList> list;
-  Totals t = totals(fanout, &list);
-  guint64 viewers_total, viewers_refused;
-  {
-    std::lock_guard<std::mutex> l(fanout.lock);
-    viewers_total = fanout.viewers_total;
-    viewers_refused = fanout.viewers_refused;
-  }
+  const StreamFigures f = collect_figures(self->state->fanout, per_viewer);
+  const Totals t = f.total();
   GstStructure *s = gst_structure_new(
-      "websocketsink-stats", "num-viewers", G_TYPE_UINT, static_cast<guint>(list->size()), "frames-sent",
-      G_TYPE_UINT64, t.frames_sent, "frames-dropped", G_TYPE_UINT64, t.frames_dropped, "bytes-sent", G_TYPE_UINT64,
-      t.bytes_sent, "viewers-total", G_TYPE_UINT64, viewers_total, "viewers-refused", G_TYPE_UINT64,
-      viewers_refused, nullptr);
+      "websocketsink-stats", "num-viewers", G_TYPE_UINT, f.num_viewers(), "frames-in", G_TYPE_UINT64, f.frames_in,
+      "frames-sent", G_TYPE_UINT64, t.frames_sent, "frames-dropped", G_TYPE_UINT64, t.frames_dropped, "bytes-sent",
+      G_TYPE_UINT64, t.bytes_sent, "viewers-total", G_TYPE_UINT64, f.viewers_total, "viewers-refused",
+      G_TYPE_UINT64, f.viewers_refused, nullptr);
   if (!per_viewer) return s;
   GValue array = G_VALUE_INIT;
   g_value_init(&array, GST_TYPE_ARRAY);
-  for (const auto &v : *list) {
-    GstStructure *vs;
-    {
-      std::lock_guard<std::mutex> l(v->lock);
-      vs = gst_structure_new("viewer", "address", G_TYPE_STRING, v->address.c_str(), "connect-time", G_TYPE_UINT64,
-                             static_cast<guint64>(v->connect_time) * 1000, "frames-sent", G_TYPE_UINT64,
-                             v->queue.frames_sent(), "frames-dropped", G_TYPE_UINT64, v->queue.frames_dropped(),
-                             "bytes-sent", G_TYPE_UINT64, v->queue.bytes_sent(), "queued", G_TYPE_UINT,
-                             static_cast<guint>(v->queue.held_messages()), "tls", G_TYPE_BOOLEAN, v->tls,
-                             nullptr);
-    }
+  for (const auto &v : f.each) {
+    GstStructure *vs = gst_structure_new(
+        "viewer", "kind", G_TYPE_STRING, kind_name(v.kind), "address", G_TYPE_STRING, v.address.c_str(),
+        "connect-time", G_TYPE_UINT64, static_cast<guint64>(v.connect_time) * 1000, "frames-sent", G_TYPE_UINT64,
+        v.frames_sent, "frames-dropped", G_TYPE_UINT64, v.frames_dropped, "bytes-sent", G_TYPE_UINT64,
+        v.bytes_sent, "fps", G_TYPE_DOUBLE, v.fps, "queued", G_TYPE_UINT, v.queued, "tls", G_TYPE_BOOLEAN, v.tls,
+        nullptr);
     GValue item = G_VALUE_INIT;
     g_value_init(&item, GST_TYPE_STRUCTURE);
     gst_value_set_structure(&item, vs);
@@ -1172,6 +1543,15 @@ static void gst_websocket_sink_set_property(GObject *object, guint id, const GVa
     case PROP_MAX_MESSAGE_SIZE:
       s.max_message_size = g_value_get_uint64(value);
       break;
+    case PROP_ENABLE_SNAPSHOT:
+      s.enable_snapshot = g_value_get_boolean(value);
+      break;
+    case PROP_ENABLE_MJPEG:
+      s.enable_mjpeg = g_value_get_boolean(value);
+      break;
+    case PROP_ENABLE_STATS:
+      s.enable_stats = g_value_get_boolean(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -1187,7 +1567,7 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       return;
     case PROP_NUM_VIEWERS: {
       std::lock_guard<std::mutex> l(st.fanout.lock);
-      g_value_set_uint(value, st.fanout.viewers->size());
+      g_value_set_uint(value, static_cast<guint>(st.fanout.viewers->size()));
       return;
     }
     case PROP_FRAMES_SENT:
@@ -1240,6 +1620,15 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       break;
     case PROP_MAX_MESSAGE_SIZE:
       g_value_set_uint64(value, s.max_message_size);
+      break;
+    case PROP_ENABLE_SNAPSHOT:
+      g_value_set_boolean(value, s.enable_snapshot);
+      break;
+    case PROP_ENABLE_MJPEG:
+      g_value_set_boolean(value, s.enable_mjpeg);
+      break;
+    case PROP_ENABLE_STATS:
+      g_value_set_boolean(value, s.enable_stats);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
@@ -1307,7 +1696,8 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_MAX_VIEWERS,
       g_param_spec_uint("max-viewers", "Max viewers",
-                        "Most viewers connected at once; further upgrades get 503 (0 = no limit)", 0, G_MAXUINT,
+                        "Most viewers (WebSocket and MJPEG) connected at once; further ones get 503 (0 = no limit)",
+                        0, G_MAXUINT,
                         DEFAULT_MAX_VIEWERS, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_ALLOWED_ORIGINS,
@@ -1344,6 +1734,23 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
                           "(0 = no limit). Applies to viewers connecting afterwards",
                           0, G_MAXUINT64, DEFAULT_MAX_MESSAGE_SIZE, rw_playing));
   g_object_class_install_property(
+      gobject_class, PROP_ENABLE_SNAPSHOT,
+      g_param_spec_boolean("enable-snapshot", "Enable snapshot",
+                           "Serve the most recent frame as a JPEG at <path>/snapshot.jpg (off = 404)",
+                           DEFAULT_ENABLE_SNAPSHOT, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_ENABLE_MJPEG,
+      g_param_spec_boolean("enable-mjpeg", "Enable MJPEG",
+                           "Serve the stream as multipart/x-mixed-replace MJPEG at <path>/stream.mjpeg, for <img>, "
+                           "VLC, ffmpeg and curl; its clients are viewers with the same limits (off = 404)",
+                           DEFAULT_ENABLE_MJPEG, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_ENABLE_STATS,
+      g_param_spec_boolean("enable-stats", "Enable statistics",
+                           "Serve the stream's and each viewer's figures at <path>/stats.json and as Prometheus "
+                           "text at <path>/metrics (off = 404)",
+                           DEFAULT_ENABLE_STATS, rw_playing));
+  g_object_class_install_property(
       gobject_class, PROP_NUM_VIEWERS,
       g_param_spec_uint("num-viewers", "Viewers", "Viewers connected now", 0, G_MAXUINT, 0, ro));
   g_object_class_install_property(
@@ -1362,14 +1769,16 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
-                         "num-viewers, frames-sent, frames-dropped, bytes-sent, viewers-total, viewers-refused",
+                         "num-viewers, frames-in, frames-sent, frames-dropped, bytes-sent, viewers-total, "
+                         "viewers-refused",
                          GST_TYPE_STRUCTURE, ro));
 
   /**
    * GstWebsocketSink::viewer-added:
    * @address: "host:port" of the viewer
    *
-   * A viewer completed the WebSocket handshake. Emitted from the server thread.
+   * A viewer completed the WebSocket handshake, or an MJPEG client got its
+   * response head. Emitted from the server thread.
    */
   signals[SIGNAL_VIEWER_ADDED] = g_signal_new("viewer-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                               nullptr, nullptr, nullptr, G_TYPE_NONE, 1, G_TYPE_STRING);
@@ -1378,7 +1787,8 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
    * @address: "host:port" of the viewer
    * @reason: closed (by the viewer), timeout (accepted no data for viewer-timeout),
    *   error, protocol-error, message-too-big, stopped, or refused (an upgrade
-   *   refused for its Origin or max-viewers; no viewer-added came before)
+   *   or MJPEG request refused for its Origin, max-viewers or the server
+   *   stopping; no viewer-added came before)
    *
    * A viewer is gone. Emitted from the server thread.
    */
@@ -1389,8 +1799,10 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
    * GstWebsocketSink::get-stats:
    *
    * Returns the totals of #websocketsink:stats plus `viewers`, an array with
-   * one structure per connected viewer: address, connect-time (real time in
-   * ns), frames-sent, frames-dropped, bytes-sent, queued (messages held), tls.
+   * one structure per connected viewer: kind ("websocket" or "mjpeg"),
+   * address, connect-time (real time in ns), frames-sent, frames-dropped,
+   * bytes-sent, fps (frames sent per second over the last second), queued
+   * (messages held), tls.
    */
   signals[SIGNAL_GET_STATS] = g_signal_new_class_handler(
       "get-stats", G_TYPE_FROM_CLASS(klass), static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),

@@ -55,7 +55,7 @@ void ViewerQueue::set_max_waiting(size_t max_waiting) {
   frames_head_ = 0;
 }
 
-int ViewerQueue::next(Span spans[2]) {
+int ViewerQueue::next(Span spans[kMaxSpans]) {
   if (!current_) {
     current_offset_ = 0;
     if (control_) {
@@ -82,6 +82,9 @@ int ViewerQueue::next(Span spans[2]) {
     spans[n++] = {m.header + current_offset_, m.header_size - current_offset_};
   const size_t payload_offset = current_offset_ > m.header_size ? current_offset_ - m.header_size : 0;
   if (payload_offset < m.payload_size) spans[n++] = {m.payload + payload_offset, m.payload_size - payload_offset};
+  const size_t body_size = m.header_size + m.payload_size;
+  const size_t trailer_offset = current_offset_ > body_size ? current_offset_ - body_size : 0;
+  if (trailer_offset < m.trailer_size) spans[n++] = {m.trailer + trailer_offset, m.trailer_size - trailer_offset};
   return n;
 }
 

@@ -12,17 +12,24 @@
 
 namespace imagestream {
 
-// One message as it goes on the wire. Whoever makes it keeps the bytes alive;
-// one message is shared by every viewer it is queued for.
+// One message as it goes on the wire: header, payload, trailer, each possibly
+// empty. Whoever makes it keeps the bytes alive; one message is shared by
+// every viewer it is queued for. The trailer lets a payload shared with
+// another kind of message be followed by bytes of this kind (an MJPEG part's
+// next boundary) without copying it.
 struct WireMessage {
   const uint8_t *header = nullptr;
   size_t header_size = 0;
   const uint8_t *payload = nullptr;
   size_t payload_size = 0;
-  size_t size() const { return header_size + payload_size; }
+  const uint8_t *trailer = nullptr;
+  size_t trailer_size = 0;
+  size_t size() const { return header_size + payload_size + trailer_size; }
 };
 using WireMessageRef = std::shared_ptr<const WireMessage>;
 
+// The most spans next() fills: header, payload, trailer.
+constexpr int kMaxSpans = 3;
 struct Span {
   const uint8_t *data;
   size_t size;
@@ -49,7 +56,7 @@ class ViewerQueue {
 
   // The bytes to write next: the rest of the message being written, starting
   // the next one if none is. Returns how many spans were filled (0: nothing to write).
-  int next(Span spans[2]);
+  int next(Span spans[kMaxSpans]);
   // `n` bytes of what next() returned were written.
   void written(size_t n);
 

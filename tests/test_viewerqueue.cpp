@@ -36,7 +36,7 @@ WireMessageRef message(uint8_t tag, size_t n = 4) { return std::make_shared<Test
 // Writes everything the queue has, at most `chunk` bytes per write; returns the bytes.
 Bytes drain(ViewerQueue &q, size_t chunk = SIZE_MAX) {
   Bytes out;
-  Span spans[2];
+  Span spans[imagestream::kMaxSpans];
   while (int n = q.next(spans)) {
     size_t budget = chunk, wrote = 0;
     for (int i = 0; i < n && budget; i++) {
@@ -87,7 +87,7 @@ void test_queue_newest_frame_wins_when_viewer_falls_behind() {
 void test_queue_never_cuts_the_message_being_written() {
   ViewerQueue q(1);
   q.push_frame(message('a'));
-  Span spans[2];
+  Span spans[imagestream::kMaxSpans];
   g_assert_cmpint(q.next(spans), ==, 2);
   q.written(3);  // header and one payload byte of 'a'
   // Far behind: everything waiting is replaced, but 'a' is finished first.
@@ -118,7 +118,7 @@ void test_queue_control_frames_go_between_messages() {
   ViewerQueue q(4);
   q.push_frame(message('a'));
   q.push_frame(message('b'));
-  Span spans[2];
+  Span spans[imagestream::kMaxSpans];
   q.next(spans);
   q.written(1);  // 'a' in flight
   q.push_control(message('P'));
@@ -146,7 +146,7 @@ void test_queue_close_drops_waiting_and_goes_last() {
   ViewerQueue q(4);
   q.push_frame(message('a'));
   q.push_frame(message('b'));
-  Span spans[2];
+  Span spans[imagestream::kMaxSpans];
   q.next(spans);
   q.written(2);  // 'a' in flight
   q.close(message('C'));
@@ -347,6 +347,31 @@ void test_reader_survives_random_bytes() {
   }
 }
 
+// A message with a trailer (an MJPEG part and its next boundary) goes out
+// whole, in order, whatever the writes take, and counts as one frame.
+void test_queue_trailer_goes_right_after_the_payload() {
+  struct Part : WireMessage {
+    explicit Part(uint8_t tag) : body(5, tag) {
+      payload = body.data();
+      payload_size = body.size();
+      trailer = reinterpret_cast<const uint8_t *>("|T|");
+      trailer_size = 3;
+    }
+    Bytes body;
+  };
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{4}, size_t{7}, SIZE_MAX}) {
+    ViewerQueue q(2);
+    q.push_frame(std::make_shared<Part>('a'));
+    q.push_frame(std::make_shared<Part>('b'));
+    const Bytes wire = drain(q, chunk);
+    const std::string text(wire.begin(), wire.end());
+    g_assert_cmpstr(text.c_str(), ==, "aaaaa|T|bbbbb|T|");
+    g_assert_cmpuint(q.frames_sent(), ==, 2);
+    g_assert_cmpuint(q.bytes_sent(), ==, wire.size());
+    g_assert_true(q.empty());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -363,6 +388,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/viewerqueue/headers-first-and-never-dropped", test_queue_headers_first_and_never_dropped);
   g_test_add_func("/viewerqueue/close-drops-waiting-and-goes-last", test_queue_close_drops_waiting_and_goes_last);
   g_test_add_func("/viewerqueue/limit-change-keeps-newest", test_queue_limit_change_keeps_newest);
+  g_test_add_func("/viewerqueue/trailer-goes-right-after-the-payload", test_queue_trailer_goes_right_after_the_payload);
   g_test_add_func("/wsframe/header-sizes-at-each-length-boundary", test_header_sizes_at_each_length_boundary);
   g_test_add_func("/wsframe/close-frame-carries-code-and-reason", test_close_frame_carries_code_and_reason);
   g_test_add_func("/wsframe/reader-unmasks-control-frames-in-any-split",
