@@ -381,7 +381,7 @@ static bool listen_on(GstLengthPrefixSrc *self, GInetAddress *address, int port,
   if (!s) return false;
   GObjectPtr<GSocketAddress> sa(g_inet_socket_address_new(address, port));
   if (!g_socket_bind(s.get(), sa.get(), TRUE, err)) return false;
-  g_socket_set_listen_backlog(s.get(), 16);
+  g_socket_set_listen_backlog(s.get(), 128);
   if (!g_socket_listen(s.get(), err)) return false;
   g_socket_set_blocking(s.get(), FALSE);
   if (self->ingest->current_port.load() == 0) {

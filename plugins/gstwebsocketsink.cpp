@@ -97,6 +97,8 @@ constexpr gint64 kLingerUs = 2 * G_USEC_PER_SEC;
 // How long stopping waits for viewers to take their close frame.
 constexpr guint kStopGraceMs = 1000;
 constexpr guint kTickMs = 200;
+// Connections the kernel completes before the server thread accepts them.
+constexpr int kListenBacklog = 1024;
 // Frames per second are counted over windows of this length, in the tick.
 constexpr gint64 kFpsWindowUs = G_USEC_PER_SEC;
 
@@ -588,6 +590,20 @@ void Server::run() {
   g_main_context_pop_thread_default(context_.get());
 }
 
+// Bound and listening with a backlog for a crowd: libsoup's own listen()
+// keeps GLib's default of 10, so a burst of viewers (a page reloaded by a
+// thousand clients) overflows the SYN queue and waits for TCP's 1 s retries.
+static GSocket *listening_socket(GInetAddress *address, int port, GError **err) {
+  GObjectPtr<GSocket> socket(
+      g_socket_new(g_inet_address_get_family(address), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, err));
+  if (!socket) return nullptr;
+  GObjectPtr<GSocketAddress> sa(g_inet_socket_address_new(address, port));
+  if (!g_socket_bind(socket.get(), sa.get(), TRUE, err)) return nullptr;
+  g_socket_set_listen_backlog(socket.get(), kListenBacklog);
+  if (!g_socket_listen(socket.get(), err)) return nullptr;
+  return socket.release();
+}
+
 bool Server::listen(std::string &error) {
   soup_.reset(static_cast<SoupServer *>(
       g_object_new(SOUP_TYPE_SERVER, "server-header", "imagestream", "tls-certificate",
@@ -612,8 +628,8 @@ bool Server::listen(std::string &error) {
   std::string first_error;
   int port = config_.port;
   for (GList *l = addresses; l; l = l->next) {
-    GObjectPtr<GSocketAddress> sa(g_inet_socket_address_new(G_INET_ADDRESS(l->data), port));
-    if (!soup_server_listen(soup_.get(), sa.get(), options, &err)) {
+    GObjectPtr<GSocket> socket(listening_socket(G_INET_ADDRESS(l->data), port, &err));
+    if (!socket || !soup_server_listen_socket(soup_.get(), socket.get(), options, &err)) {
       GST_DEBUG_OBJECT(sink_, "cannot listen on port %d: %s", port, err->message);
       if (first_error.empty()) {
         // GIO says "Error binding to address A:P: <reason>"; the reason is what matters.
