@@ -78,8 +78,16 @@ struct HealthyFlow {
         received++;
       }
     });
-    camera = std::thread([this] {
-      int fd = testutil::tcp_connect(relay.ingest_port);
+    // The camera is in before any hostile peer: a flood of silent senders
+    // that fills max-senders first would get it refused (a real camera
+    // retries, see lengthprefixsink; this one does not).
+    int fd = testutil::tcp_connect(relay.ingest_port);
+    g_assert_true(testutil::wait_until([&] {
+      guint n = 0;
+      g_object_get(relay.src, "num-senders", &n, nullptr);
+      return n == 1;
+    }));
+    camera = std::thread([this, fd] {
       while (!stop) {
         g_assert_true(testutil::send_frame(fd, tagged(sent)));
         sent++;
