@@ -27,23 +27,6 @@ using testutil::Bytes;
 
 namespace {
 
-int open_fds() {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
-
-long rss_kb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
 std::string read_text(const std::string &file) {
   std::ifstream in(file, std::ios::binary);
   std::stringstream ss;
@@ -467,12 +450,12 @@ void stuck_viewer_scenario(Sink &sink, const std::string &scheme, const std::fun
   connect_stuck();
   g_assert_true(testutil::wait_until([&] { return sink.viewers() == 4; }));
 
-  long rss_before = rss_kb();
+  long rss_before = testutil::rss_kib();
   long rss_max = rss_before;
   guint max_queued = 0;
   push_paced(sink, viewers, frames, [&](size_t) {
     for (guint q : sink.queued()) max_queued = std::max(max_queued, q);
-    rss_max = std::max(rss_max, rss_kb());
+    rss_max = std::max(rss_max, testutil::rss_kib());
   });
   g_assert_true(testutil::wait_until([&] { return viewers.min_received() == frames.size(); }, 20000));
   // In flight + max-queued-frames (2), whatever the stuck viewer does.
@@ -820,7 +803,7 @@ void test_start_stop_cycles_close_viewers_with_1001_and_leak_no_fds() {
   // Warm up GLib/GIO singletons so they don't count as leaks.
   g_assert_cmpint(gst_element_set_state(sink, GST_STATE_READY), ==, GST_STATE_CHANGE_SUCCESS);
   gst_element_set_state(sink, GST_STATE_NULL);
-  const int baseline = open_fds();
+  const int baseline = testutil::open_fds();
   int removed_stopped = 0;
   g_signal_connect(sink, "viewer-removed", G_CALLBACK(+[](GstElement *, const char *, const char *reason, int *n) {
                      if (strcmp(reason, "stopped") == 0) g_atomic_int_inc(n);
@@ -855,7 +838,7 @@ void test_start_stop_cycles_close_viewers_with_1001_and_leak_no_fds() {
     g_assert_cmpint(code_b, ==, 1001);
   }
   g_assert_cmpint(g_atomic_int_get(&removed_stopped), ==, 40);
-  g_assert_true(testutil::wait_until([&] { return open_fds() <= baseline; }));
+  g_assert_true(testutil::wait_until([&] { return testutil::open_fds() <= baseline; }));
   gst_object_unref(sink);
 }
 
