@@ -507,30 +507,62 @@ void test_multifilesink_gets_bit_exact_frames_then_eos() {
   int port = 0;
   g_object_get(src, "current-port", &port, nullptr);
 
-  std::vector<Bytes> frames = testutil::jpeg_frames(10);
-  int good = testutil::tcp_connect(port);
-  int bad = testutil::tcp_connect(port);
-  Bytes absurd = testutil::be64(uint64_t{1} << 62);
-  testutil::send_all(bad, absurd.data(), 8);
-  for (const Bytes &f : frames) g_assert_true(testutil::send_frame(good, f));
-  close(bad);
-  close(good);
+  // Three seed-style cameras at once, with hostile senders coming and going
+  // between their frames; the good ones connect first, so that the stream
+  // ends when they leave, not when the first hostile one does.
+  constexpr int kCameras = 3, kFrames = 10;
+  std::vector<Bytes> frames = testutil::jpeg_frames(kCameras * kFrames);
+  int cameras[kCameras];
+  for (int &fd : cameras) fd = testutil::tcp_connect(port);
+  g_assert_true(testutil::wait_until([&] {
+    guint n = 0;
+    g_object_get(src, "num-senders", &n, nullptr);
+    return n == kCameras;
+  }));
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kCameras; c++) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < kFrames; i++) {
+        const Bytes &f = frames[c * kFrames + i];
+        Bytes len = testutil::be64(f.size());
+        g_assert_cmpint(send(cameras[c], len.data(), 8, 0), ==, 8);
+        g_assert_true(testutil::send_all(cameras[c], f.data(), f.size()));
+      }
+    });
+  }
+  for (int i = 0; i < 6; i++) {
+    int bad = testutil::tcp_connect(port);
+    Bytes junk = i % 3 == 0 ? testutil::be64(uint64_t{1} << 62)                    // absurd length
+                 : i % 3 == 1 ? Bytes{0, 0, 0, 0, 0, 0, 0x10, 0, 'h', 'a', 'l', 'f'}  // half a frame
+                              : testutil::random_bytes(3000, i);                       // random bytes
+    testutil::send_all(bad, junk.data(), junk.size());
+    close(bad);
+  }
+  for (auto &t : threads) t.join();
+  for (int fd : cameras) close(fd);
 
   GstMessage *m = gst_bus_timed_pop_filtered(GST_ELEMENT_BUS(pipeline), 10 * GST_SECOND,
                                              static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   g_assert_nonnull(m);
   g_assert_cmpint(GST_MESSAGE_TYPE(m), ==, GST_MESSAGE_EOS);
   gst_message_unref(m);
-  for (size_t i = 0; i < frames.size(); i++) {
-    g_autofree gchar *path = g_strdup_printf(location.c_str(), static_cast<int>(i));
+  // Every file is one whole frame; each camera's frames are all there, in order.
+  int next[kCameras] = {0, 0, 0};
+  for (int i = 0; i < kCameras * kFrames; i++) {
+    g_autofree gchar *path = g_strdup_printf(location.c_str(), i);
     gchar *contents = nullptr;
     gsize len = 0;
     g_assert_true(g_file_get_contents(path, &contents, &len, nullptr));
-    g_assert_cmpmem(contents, len, frames[i].data(), frames[i].size());
+    Bytes file(contents, contents + len);
     g_free(contents);
     g_unlink(path);
+    int camera = -1;
+    for (int c = 0; c < kCameras; c++)
+      if (next[c] < kFrames && file == frames[c * kFrames + next[c]]) camera = c;
+    g_assert_cmpint(camera, >=, 0);
+    next[camera]++;
   }
-  g_autofree gchar *extra = g_strdup_printf(location.c_str(), 10);
+  g_autofree gchar *extra = g_strdup_printf(location.c_str(), kCameras * kFrames);
   g_assert_false(g_file_test(extra, G_FILE_TEST_EXISTS));
   g_rmdir(dir);
   gst_element_set_state(pipeline, GST_STATE_NULL);
@@ -579,7 +611,7 @@ int main(int argc, char **argv) {
                   test_null_returns_promptly_while_waiting_for_data);
   g_test_add_func("/lengthprefixsrc/state-cycling-with-senders-leaks-nothing",
                   test_state_cycling_with_senders_leaks_nothing);
-  g_test_add_func("/lengthprefixsrc/multifilesink-gets-bit-exact-frames-then-eos",
+  g_test_add_func("/lengthprefixsrc/multifilesink-gets-bit-exact-frames-of-three-cameras-amid-hostile-senders",
                   test_multifilesink_gets_bit_exact_frames_then_eos);
   g_test_add_func("/lengthprefix/prefix-options-round-trip", test_prefix_options_round_trip);
   g_test_add_func("/lengthprefixsink/round-trip-with-jpegenc", test_sink_to_src_round_trip_with_jpegenc);
