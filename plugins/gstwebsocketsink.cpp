@@ -294,6 +294,7 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
   SourcePtr write_source;
   ws::ClientFrameReader reader;  // WebSocket viewers only
   bool gone = false;
+  bool reads_drained = false;    // the stolen stream's buffered bytes are read
   bool peer_closed = false;      // the viewer sent its close frame first
   bool close_handled = false;    // our close frame went out
   const char *close_reason = nullptr;  // why we closed it; set once closing
@@ -446,8 +447,12 @@ class Server {
   void request(SoupServerMessage *msg, const char *path);
   void upgraded(SoupServerMessage *msg);
   void take_connection(SoupServerMessage *msg, ViewerKind kind);
+  void request_started(SoupServerMessage *msg);
+  void forget_request(SoupServerMessage *msg);
+  void expire_requests(gint64 now);
   void upgrade_failed(SoupServerMessage *msg);
   gboolean readable(Viewer &v);
+  void watch_reads(Viewer &v);
   gboolean writable(Viewer &v);
   void wake();
   void tick();
@@ -463,7 +468,7 @@ class Server {
   const char *full_refusal() const;
   void refuse(SoupServerMessage *msg, const std::string &address, guint status, const char *refusal);
   const char *endpoint_of(const char *path) const;
-  void serve_endpoint(SoupServerMessage *msg, const char *name);
+  bool serve_endpoint(SoupServerMessage *msg, const char *name);
   void serve_snapshot(SoupServerMessage *msg);
   void accept_mjpeg(SoupServerMessage *msg);
   void serve_text(SoupServerMessage *msg, const char *content_type, const std::string &text);
@@ -496,6 +501,17 @@ class Server {
   SourcePtr tick_source_;
   SourcePtr stop_timer_;
   ViewerList viewers_;
+  // Requests libsoup is reading or answering (not viewers), and when they
+  // must be done: libsoup 3.2 has no timeout of its own, so a client sending
+  // half a request, or never reading its answer, would keep its connection.
+  struct PendingRequest {
+    GObjectPtr<SoupServerMessage> msg;
+    gint64 deadline;
+  };
+  std::vector<PendingRequest> requests_;
+  // The data of the request handlers: apart from `this`, which keys the
+  // viewer handlers that take_connection() disconnects.
+  Server *const request_key_ = this;
   unsigned upgrading_ = 0;  // viewers accepted whose connection is not taken yet
   bool stopping_ = false;
   gint64 fps_since_ = g_get_monotonic_time();  // window of Fanout::fps_in
@@ -580,6 +596,7 @@ void Server::run() {
     }
   }
   if (soup_) soup_server_disconnect(soup_.get());
+  while (!requests_.empty()) forget_request(requests_.back().msg.get());
   soup_.reset();
   wake_source_.reset();
   tick_source_.reset();
@@ -609,6 +626,10 @@ bool Server::listen(std::string &error) {
       g_object_new(SOUP_TYPE_SERVER, "server-header", "imagestream", "tls-certificate",
                    config_.certificate.get(), nullptr)));
   soup_server_remove_websocket_extension(soup_.get(), SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+  g_signal_connect(soup_.get(), "request-started", G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer self) {
+                     static_cast<Server *>(self)->request_started(msg);
+                   }),
+                   this);
   soup_server_add_handler(
       soup_.get(), nullptr,
       [](SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *, gpointer self) {
@@ -697,10 +718,8 @@ void Server::request(SoupServerMessage *msg, const char *path) {
     serve_page(msg);
     return;
   }
-  if (const char *endpoint = endpoint_of(path)) {
-    serve_endpoint(msg, endpoint);
-    return;
-  }
+  const char *endpoint = endpoint_of(path);
+  if (endpoint && serve_endpoint(msg, endpoint)) return;
   if (!config_.document_root.empty() && serve_file(msg, path)) return;
   soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
 }
@@ -778,9 +797,62 @@ void Server::upgraded(SoupServerMessage *msg) {
   take_connection(msg, ViewerKind::WebSocket);
 }
 
+// A request body is never wanted: refuse it before libsoup reads it into
+// memory (it keeps the whole body by default), and keep none of it.
+static void refuse_body(SoupServerMessage *msg) {
+  soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  const SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+  if (encoding == SOUP_ENCODING_CHUNKED ||
+      (encoding == SOUP_ENCODING_CONTENT_LENGTH && soup_message_headers_get_content_length(headers) > 0)) {
+    soup_server_message_set_status(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, nullptr);
+    close_after_response(msg);
+  }
+}
+
+// A plain HTTP request gets viewer-timeout, from the connection (or the end of
+// the previous request) until its answer is written.
+void Server::request_started(SoupServerMessage *msg) {
+  GST_OBJECT_LOCK(sink_);
+  const gint64 timeout = gint64{settings_->viewer_timeout} * G_USEC_PER_SEC;
+  GST_OBJECT_UNLOCK(sink_);
+  const gint64 deadline = timeout ? g_get_monotonic_time() + timeout : G_MAXINT64;
+  requests_.push_back({GObjectPtr<SoupServerMessage>(SOUP_SERVER_MESSAGE(g_object_ref(msg))), deadline});
+  auto *key = const_cast<Server **>(&request_key_);
+  g_signal_connect(msg, "got-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer) { refuse_body(m); }), key);
+  g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *m, gpointer k) {
+                     (*static_cast<Server **>(k))->forget_request(m);
+                   }),
+                   key);
+}
+
+void Server::forget_request(SoupServerMessage *msg) {
+  for (auto i = requests_.begin(); i != requests_.end(); ++i) {
+    if (i->msg.get() != msg) continue;
+    g_signal_handlers_disconnect_by_data(msg, const_cast<Server **>(&request_key_));
+    requests_.erase(i);  // may drop the last reference to msg
+    return;
+  }
+}
+
+// Ends the connections of requests past their deadline.
+void Server::expire_requests(gint64 now) {
+  std::vector<GObjectPtr<SoupServerMessage>> expired;
+  for (auto &r : requests_)
+    if (now > r.deadline) expired.emplace_back(SOUP_SERVER_MESSAGE(g_object_ref(r.msg.get())));
+  for (auto &msg : expired) {
+    forget_request(msg.get());
+    if (GSocket *socket = soup_server_message_get_socket(msg.get())) {
+      GST_DEBUG_OBJECT(sink_, "closing a request unfinished after viewer-timeout");
+      g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+    }
+  }
+}
+
 // The response head is written: from here on the connection is the viewer's.
 void Server::take_connection(SoupServerMessage *msg, ViewerKind kind) {
   g_signal_handlers_disconnect_by_data(msg, this);
+  forget_request(msg);
   upgrading_--;
   GSocket *s = soup_server_message_get_socket(msg);
   if (!s) return;
@@ -823,18 +895,21 @@ void Server::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> stream
     fanout_.viewers_total++;
   }
   viewers_.push_back(v);
-  v->read_source.reset(g_pollable_input_stream_create_source(v->input, nullptr));
-  g_source_set_callback(v->read_source.get(), G_SOURCE_FUNC(+[](GObject *, gpointer viewer) -> gboolean {
-                          auto &vw = *static_cast<Viewer *>(viewer);
-                          return vw.server.readable(vw);
-                        }),
-                        v.get(), nullptr);
-  g_source_attach(v->read_source.get(), context_.get());
+  watch_reads(*v);
   GST_INFO_OBJECT(sink_, "%s viewer %s connected", kind_name(kind), v->address.c_str());
   g_signal_emit(sink_, signals[SIGNAL_VIEWER_ADDED], 0, v->address.c_str());
   service(*v, false);
   // The stolen stream may already hold bytes the viewer sent with the upgrade.
   if (!v->gone) readable(*v);
+}
+
+// The code to echo to a viewer's close frame: its own when that may be sent
+// (RFC 6455 7.4), 1000 when it gave none, else protocol error.
+static uint16_t answer_to_close(uint16_t code) {
+  if (code == 1005) return ws::kNormal;
+  const bool sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+                        (code >= 3000 && code <= 4999);
+  return sendable ? code : static_cast<uint16_t>(ws::kProtocolError);
 }
 
 // Answers a viewer's control frames.
@@ -854,11 +929,21 @@ struct Server::ViewerEvents : ws::ClientFrameReader::Receiver {
       return;
     }
     v.peer_closed = true;
-    server.close_viewer(v, code == 1005 ? uint16_t{ws::kNormal} : code, "closed");
+    server.close_viewer(v, answer_to_close(code), "closed");
   }
   Server &server;
   Viewer &v;
 };
+
+void Server::watch_reads(Viewer &v) {
+  v.read_source.reset(g_pollable_input_stream_create_source(v.input, nullptr));
+  g_source_set_callback(v.read_source.get(), G_SOURCE_FUNC(+[](GObject *, gpointer viewer) -> gboolean {
+                          auto &vw = *static_cast<Viewer *>(viewer);
+                          return vw.server.readable(vw);
+                        }),
+                        &v, nullptr);
+  g_source_attach(v.read_source.get(), context_.get());
+}
 
 gboolean Server::readable(Viewer &v) {
   auto keep = v.shared_from_this();
@@ -887,6 +972,14 @@ gboolean Server::readable(Viewer &v) {
       remove_viewer(v, v.close_reason ? v.close_reason : "closed");
     } else if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
       g_error_free(err);
+      if (!v.reads_drained) {
+        // A source made while libsoup's buffered stream still held bytes
+        // never polls the socket: it would run on every loop iteration.
+        // Now that the buffer is empty, a new one waits for the socket.
+        v.reads_drained = true;
+        watch_reads(v);
+        return G_SOURCE_REMOVE;
+      }
       break;
     } else {
       GST_DEBUG_OBJECT(sink_, "viewer %s: %s", v.address.c_str(), err->message);
@@ -1007,6 +1100,7 @@ void Server::tick() {
   GST_OBJECT_UNLOCK(sink_);
   const gint64 now = g_get_monotonic_time();
   count_fps(now);
+  expire_requests(now);
   ViewerList list = viewers_;
   for (auto &v : list) {
     bool stalled;
@@ -1200,7 +1294,7 @@ static std::string stats_metrics(const StreamFigures &f) {
   return out;
 }
 
-void Server::serve_endpoint(SoupServerMessage *msg, const char *name) {
+bool Server::serve_endpoint(SoupServerMessage *msg, const char *name) {
   GST_OBJECT_LOCK(sink_);
   const bool snapshot = settings_->enable_snapshot;
   const bool mjpeg = settings_->enable_mjpeg;
@@ -1215,8 +1309,9 @@ void Server::serve_endpoint(SoupServerMessage *msg, const char *name) {
   } else if (stats && strcmp(name, "metrics") == 0) {
     serve_text(msg, "text/plain; version=0.0.4; charset=utf-8", stats_metrics(collect_figures(fanout_, true)));
   } else {
-    soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+    return false;  // maybe a file under document-root
   }
+  return true;
 }
 
 void Server::serve_text(SoupServerMessage *msg, const char *content_type, const std::string &text) {
@@ -1741,7 +1836,8 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
       gobject_class, PROP_VIEWER_TIMEOUT,
       g_param_spec_uint("viewer-timeout", "Viewer timeout",
                         "Seconds a viewer may accept no data while frames wait for it before it is closed "
-                        "with code 1008 (0 = never)",
+                        "with code 1008; also the time a plain HTTP request may take to arrive and be "
+                        "answered (0 = never)",
                         0, G_MAXUINT, DEFAULT_VIEWER_TIMEOUT, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_MAX_MESSAGE_SIZE,
