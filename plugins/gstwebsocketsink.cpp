@@ -448,8 +448,8 @@ class Server {
   void upgraded(SoupServerMessage *msg);
   void take_connection(SoupServerMessage *msg, ViewerKind kind);
   void request_started(SoupServerMessage *msg);
-  void forget_request(SoupServerMessage *msg);
-  void expire_requests(gint64 now);
+  void accept_connections(GSocket *listener);
+  void expire_connections(gint64 now);
   void upgrade_failed(SoupServerMessage *msg);
   gboolean readable(Viewer &v);
   void watch_reads(Viewer &v);
@@ -501,17 +501,20 @@ class Server {
   SourcePtr tick_source_;
   SourcePtr stop_timer_;
   ViewerList viewers_;
-  // Requests libsoup is reading or answering (not viewers), and when they
-  // must be done: libsoup 3.2 has no timeout of its own, so a client sending
-  // half a request, or never reading its answer, would keep its connection.
-  struct PendingRequest {
-    GObjectPtr<SoupServerMessage> msg;
+  struct Listener {
+    GObjectPtr<GSocket> socket;
+    SourcePtr source;
+  };
+  std::vector<Listener> listeners_;
+  // Connections accepted that are not viewers (yet), and when they must be
+  // done: libsoup 3.2 has no timeout of its own, so a client sending half a
+  // request, or never reading its answer, would keep its connection. Every
+  // plain HTTP answer closes its connection, so this is per request.
+  struct Connection {
+    GObjectPtr<GSocket> socket;
     gint64 deadline;
   };
-  std::vector<PendingRequest> requests_;
-  // The data of the request handlers: apart from `this`, which keys the
-  // viewer handlers that take_connection() disconnects.
-  Server *const request_key_ = this;
+  std::vector<Connection> connections_;
   unsigned upgrading_ = 0;  // viewers accepted whose connection is not taken yet
   bool stopping_ = false;
   gint64 fps_since_ = g_get_monotonic_time();  // window of Fanout::fps_in
@@ -596,7 +599,8 @@ void Server::run() {
     }
   }
   if (soup_) soup_server_disconnect(soup_.get());
-  while (!requests_.empty()) forget_request(requests_.back().msg.get());
+  listeners_.clear();
+  connections_.clear();
   soup_.reset();
   wake_source_.reset();
   tick_source_.reset();
@@ -610,6 +614,8 @@ void Server::run() {
 // Bound and listening with a backlog for a crowd: libsoup's own listen()
 // keeps GLib's default of 10, so a burst of viewers (a page reloaded by a
 // thousand clients) overflows the SYN queue and waits for TCP's 1 s retries.
+// The server accepts on it itself (accept_connections): libsoup 3.2's own
+// listener loses a GSocket object on every connection it accepts.
 static GSocket *listening_socket(GInetAddress *address, int port, GError **err) {
   GObjectPtr<GSocket> socket(
       g_socket_new(g_inet_address_get_family(address), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, err));
@@ -618,6 +624,7 @@ static GSocket *listening_socket(GInetAddress *address, int port, GError **err) 
   if (!g_socket_bind(socket.get(), sa.get(), TRUE, err)) return nullptr;
   g_socket_set_listen_backlog(socket.get(), kListenBacklog);
   if (!g_socket_listen(socket.get(), err)) return nullptr;
+  g_socket_set_blocking(socket.get(), FALSE);
   return socket.release();
 }
 
@@ -637,7 +644,6 @@ bool Server::listen(std::string &error) {
       },
       this, nullptr);
 
-  const auto options = config_.certificate ? SOUP_SERVER_LISTEN_HTTPS : static_cast<SoupServerListenOptions>(0);
   GError *err = nullptr;
   GObjectPtr<GResolver> resolver(g_resolver_get_default());
   GList *addresses = g_resolver_lookup_by_name(resolver.get(), config_.host.c_str(), nullptr, &err);
@@ -650,7 +656,7 @@ bool Server::listen(std::string &error) {
   int port = config_.port;
   for (GList *l = addresses; l; l = l->next) {
     GObjectPtr<GSocket> socket(listening_socket(G_INET_ADDRESS(l->data), port, &err));
-    if (!socket || !soup_server_listen_socket(soup_.get(), socket.get(), options, &err)) {
+    if (!socket) {
       GST_DEBUG_OBJECT(sink_, "cannot listen on port %d: %s", port, err->message);
       if (first_error.empty()) {
         // GIO says "Error binding to address A:P: <reason>"; the reason is what matters.
@@ -663,19 +669,20 @@ bool Server::listen(std::string &error) {
       continue;
     }
     if (port == 0) {
-      GSList *listeners = soup_server_get_listeners(soup_.get());
-      for (GSList *s = listeners; s && port == 0; s = s->next) {
-        GObjectPtr<GSocketAddress> bound(g_socket_get_local_address(G_SOCKET(s->data), nullptr));
-        if (bound) port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound.get()));
-      }
-      g_slist_free(listeners);
+      GObjectPtr<GSocketAddress> bound(g_socket_get_local_address(socket.get(), nullptr));
+      if (bound) port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound.get()));
     }
+    SourcePtr source(g_socket_create_source(socket.get(), G_IO_IN, nullptr));
+    g_source_set_callback(source.get(), G_SOURCE_FUNC(+[](GSocket *listener, GIOCondition, gpointer self) -> gboolean {
+                            static_cast<Server *>(self)->accept_connections(listener);
+                            return G_SOURCE_CONTINUE;
+                          }),
+                          this, nullptr);
+    g_source_attach(source.get(), context_.get());
+    listeners_.push_back({std::move(socket), std::move(source)});
   }
   g_resolver_free_addresses(addresses);
-  GSList *listeners = soup_server_get_listeners(soup_.get());
-  const bool listening = listeners != nullptr;
-  g_slist_free(listeners);
-  if (!listening) {
+  if (listeners_.empty()) {
     error = "Cannot listen on " + config_.host + " port " + std::to_string(config_.port) + ": " + first_error;
     return false;
   }
@@ -741,7 +748,7 @@ void Server::accept_upgrade(SoupServerMessage *msg) {
     close_after_response(msg);
     return;
   }
-  const std::string address = imagestream::peer_address(soup_server_message_get_socket(msg));
+  const std::string address = imagestream::peer_address(soup_server_message_get_remote_address(msg));
   const char *origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
   GST_OBJECT_LOCK(sink_);
   const bool allowed = origin_allowed(settings_->allowed_origins, origin);
@@ -810,55 +817,93 @@ static void refuse_body(SoupServerMessage *msg) {
   }
 }
 
-// A plain HTTP request gets viewer-timeout, from the connection (or the end of
-// the previous request) until its answer is written.
 void Server::request_started(SoupServerMessage *msg) {
+  g_signal_connect(msg, "got-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer) { refuse_body(m); }),
+                   nullptr);
+}
+
+void Server::accept_connections(GSocket *listener) {
   GST_OBJECT_LOCK(sink_);
   const gint64 timeout = gint64{settings_->viewer_timeout} * G_USEC_PER_SEC;
   GST_OBJECT_UNLOCK(sink_);
-  const gint64 deadline = timeout ? g_get_monotonic_time() + timeout : G_MAXINT64;
-  requests_.push_back({GObjectPtr<SoupServerMessage>(SOUP_SERVER_MESSAGE(g_object_ref(msg))), deadline});
-  auto *key = const_cast<Server **>(&request_key_);
-  g_signal_connect(msg, "got-headers", G_CALLBACK(+[](SoupServerMessage *m, gpointer) { refuse_body(m); }), key);
-  g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *m, gpointer k) {
-                     (*static_cast<Server **>(k))->forget_request(m);
-                   }),
-                   key);
-}
-
-void Server::forget_request(SoupServerMessage *msg) {
-  for (auto i = requests_.begin(); i != requests_.end(); ++i) {
-    if (i->msg.get() != msg) continue;
-    g_signal_handlers_disconnect_by_data(msg, const_cast<Server **>(&request_key_));
-    requests_.erase(i);  // may drop the last reference to msg
-    return;
-  }
-}
-
-// Ends the connections of requests past their deadline.
-void Server::expire_requests(gint64 now) {
-  std::vector<GObjectPtr<SoupServerMessage>> expired;
-  for (auto &r : requests_)
-    if (now > r.deadline) expired.emplace_back(SOUP_SERVER_MESSAGE(g_object_ref(r.msg.get())));
-  for (auto &msg : expired) {
-    forget_request(msg.get());
-    if (GSocket *socket = soup_server_message_get_socket(msg.get())) {
-      GST_DEBUG_OBJECT(sink_, "closing a request unfinished after viewer-timeout");
-      g_socket_shutdown(socket, TRUE, TRUE, nullptr);
+  for (;;) {
+    GError *err = nullptr;
+    GObjectPtr<GSocket> socket(g_socket_accept(listener, nullptr, &err));
+    if (!socket) {
+      if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        GST_WARNING_OBJECT(sink_, "accept failed: %s", err->message);
+      g_error_free(err);
+      return;
+    }
+    GObjectPtr<GIOStream> stream(G_IO_STREAM(g_socket_connection_factory_create_connection(socket.get())));
+    if (config_.certificate) {
+      GIOStream *tls = g_tls_server_connection_new(stream.get(), config_.certificate.get(), &err);
+      if (!tls) {
+        GST_WARNING_OBJECT(sink_, "TLS connection failed: %s", err->message);
+        g_error_free(err);
+        continue;
+      }
+      stream.reset(tls);
+    }
+    GObjectPtr<GSocketAddress> local(g_socket_get_local_address(socket.get(), nullptr));
+    GObjectPtr<GSocketAddress> remote(g_socket_get_remote_address(socket.get(), nullptr));
+    if (!local || !remote) continue;  // already gone
+    // Tracked first: libsoup may serve a request that is already there, and
+    // hand the connection to a viewer, before accept_iostream() returns.
+    const gint64 deadline = timeout ? g_get_monotonic_time() + timeout : G_MAXINT64;
+    connections_.push_back({GObjectPtr<GSocket>(G_SOCKET(g_object_ref(socket.get()))), deadline});
+    if (!soup_server_accept_iostream(soup_.get(), stream.get(), local.get(), remote.get(), &err)) {
+      GST_DEBUG_OBJECT(sink_, "connection lost before it was served: %s", err->message);
+      g_clear_error(&err);
+      g_socket_close(socket.get(), nullptr);  // forgotten at the next tick
     }
   }
+}
+
+// Ends connections that are not viewers and outlived their deadline, and
+// forgets those that libsoup has closed.
+void Server::expire_connections(gint64 now) {
+  auto gone = std::remove_if(connections_.begin(), connections_.end(), [now](const Connection &c) {
+    if (g_socket_is_closed(c.socket.get())) return true;
+    if (now <= c.deadline) return false;
+    g_socket_shutdown(c.socket.get(), TRUE, TRUE, nullptr);  // libsoup sees the end and closes it
+    return true;
+  });
+  connections_.erase(gone, connections_.end());
+}
+
+// The socket under a stolen connection (SoupIOStream over TLS or TCP).
+static GSocket *socket_of(GIOStream *stream) {
+  GObjectPtr<GIOStream> base;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(stream), "base-iostream")) {
+    GIOStream *b = nullptr;
+    g_object_get(stream, "base-iostream", &b, nullptr);
+    base.reset(b);
+    stream = b;
+  }
+  GObjectPtr<GIOStream> tcp;
+  if (stream && G_IS_TLS_CONNECTION(stream)) {
+    GIOStream *t = nullptr;
+    g_object_get(stream, "base-io-stream", &t, nullptr);
+    tcp.reset(t);
+    stream = t;
+  }
+  return stream && G_IS_SOCKET_CONNECTION(stream) ? g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream))
+                                                   : nullptr;
 }
 
 // The response head is written: from here on the connection is the viewer's.
 void Server::take_connection(SoupServerMessage *msg, ViewerKind kind) {
   g_signal_handlers_disconnect_by_data(msg, this);
-  forget_request(msg);
   upgrading_--;
-  GSocket *s = soup_server_message_get_socket(msg);
+  GObjectPtr<GIOStream> stream(soup_server_message_steal_connection(msg));
+  GSocket *s = stream ? socket_of(stream.get()) : nullptr;
   if (!s) return;
   GObjectPtr<GSocket> socket(G_SOCKET(g_object_ref(s)));
-  GObjectPtr<GIOStream> stream(soup_server_message_steal_connection(msg));
-  if (!stream) return;
+  // A viewer now: its own timeout applies, not the request's.
+  connections_.erase(std::remove_if(connections_.begin(), connections_.end(),
+                                    [s](const Connection &c) { return c.socket.get() == s; }),
+                     connections_.end());
   add_viewer(std::move(socket), std::move(stream), kind);
 }
 
@@ -1100,7 +1145,7 @@ void Server::tick() {
   GST_OBJECT_UNLOCK(sink_);
   const gint64 now = g_get_monotonic_time();
   count_fps(now);
-  expire_requests(now);
+  expire_connections(now);
   ViewerList list = viewers_;
   for (auto &v : list) {
     bool stalled;
@@ -1350,7 +1395,7 @@ void Server::serve_snapshot(SoupServerMessage *msg) {
 // written (as after a WebSocket upgrade), and from then on the client is a
 // viewer like any other, written by the same code.
 void Server::accept_mjpeg(SoupServerMessage *msg) {
-  const std::string address = imagestream::peer_address(soup_server_message_get_socket(msg));
+  const std::string address = imagestream::peer_address(soup_server_message_get_remote_address(msg));
   if (const char *refusal = full_refusal()) {
     refuse(msg, address, SOUP_STATUS_SERVICE_UNAVAILABLE, refusal);
     return;

@@ -4,8 +4,12 @@ namespace imagestream {
 
 std::string peer_address(GSocket *socket) {
   GObjectPtr<GSocketAddress> addr(g_socket_get_remote_address(socket, nullptr));
-  if (!addr || !G_IS_INET_SOCKET_ADDRESS(addr.get())) return "unknown";
-  auto *inet = G_INET_SOCKET_ADDRESS(addr.get());
+  return peer_address(addr.get());
+}
+
+std::string peer_address(GSocketAddress *addr) {
+  if (!addr || !G_IS_INET_SOCKET_ADDRESS(addr)) return "unknown";
+  auto *inet = G_INET_SOCKET_ADDRESS(addr);
   g_autofree gchar *host = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
   guint16 port = g_inet_socket_address_get_port(inet);
   bool v6 = g_inet_address_get_family(g_inet_socket_address_get_address(inet)) == G_SOCKET_FAMILY_IPV6;

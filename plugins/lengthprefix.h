@@ -22,6 +22,7 @@ using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
 
 // "host:port" (IPv6 as "[addr]:port") of a socket's peer, or "unknown".
 std::string peer_address(GSocket *socket);
+std::string peer_address(GSocketAddress *address);
 
 #define IMAGESTREAM_TYPE_BYTE_ORDER (imagestream::imagestream_byte_order_get_type())
 GType imagestream_byte_order_get_type(void);
