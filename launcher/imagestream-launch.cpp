@@ -22,10 +22,7 @@ namespace {
 
 using imagestream::GObjectPtr;
 
-struct MainLoopUnref {
-  void operator()(GMainLoop *loop) const { g_main_loop_unref(loop); }
-};
-using MainLoopPtr = std::unique_ptr<GMainLoop, MainLoopUnref>;
+using imagestream::MainLoopPtr;
 
 constexpr const char *kProgram = "imagestream-launch";
 

@@ -138,20 +138,15 @@ static guint signals[LAST_SIGNAL];
 
 namespace {
 
-template <typename T, void (*Free)(T *)>
-struct GFree {
-  void operator()(T *p) const {
-    if (p) Free(p);
-  }
-};
+using imagestream::BytesPtr;
+using imagestream::GFree;
+using imagestream::MainContextPtr;
+using imagestream::MainLoopPtr;
 void destroy_source(GSource *s) {
   g_source_destroy(s);
   g_source_unref(s);
 }
-using MainContextPtr = std::unique_ptr<GMainContext, GFree<GMainContext, g_main_context_unref>>;
-using MainLoopPtr = std::unique_ptr<GMainLoop, GFree<GMainLoop, g_main_loop_unref>>;
 using SourcePtr = std::unique_ptr<GSource, GFree<GSource, destroy_source>>;
-using BytesPtr = std::unique_ptr<GBytes, GFree<GBytes, g_bytes_unref>>;
 
 struct Settings {
   std::string host = DEFAULT_HOST;

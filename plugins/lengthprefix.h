@@ -1,4 +1,4 @@
-// What lengthprefixsrc and lengthprefixsink share: the prefix options as
+// What the elements (and the launcher) share: the length-prefix options as
 // GObject properties, RAII for GLib objects, and printing socket addresses.
 #pragma once
 
@@ -19,6 +19,17 @@ struct GObjectUnref {
 };
 template <typename T>
 using GObjectPtr = std::unique_ptr<T, GObjectUnref>;
+
+// unique_ptr deleters for GLib types that are not GObjects.
+template <typename T, void (*Free)(T *)>
+struct GFree {
+  void operator()(T *p) const {
+    if (p) Free(p);
+  }
+};
+using MainContextPtr = std::unique_ptr<GMainContext, GFree<GMainContext, g_main_context_unref>>;
+using MainLoopPtr = std::unique_ptr<GMainLoop, GFree<GMainLoop, g_main_loop_unref>>;
+using BytesPtr = std::unique_ptr<GBytes, GFree<GBytes, g_bytes_unref>>;
 
 // "host:port" (IPv6 as "[addr]:port") of a socket's peer, or "unknown".
 std::string peer_address(GSocket *socket);

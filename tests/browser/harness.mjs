@@ -247,3 +247,23 @@ export async function comparePngs(browser, first, second, region = null) {
     await page.close();
   }
 }
+
+// A test file's Chromium and the launchers it starts, shut down after its
+// tests: `const env = useBrowserAndLaunchers(); ... env.browser, env.launch(args)`.
+export function useBrowserAndLaunchers({ before, after }) {
+  const running = [];
+  const env = {
+    browser: null,
+    launch(args) {
+      const launcher = new Launcher(args);
+      running.push(launcher);
+      return launcher;
+    },
+  };
+  before(async () => { env.browser = await launchBrowser(); });
+  after(async () => {
+    running.forEach((l) => l.kill());
+    await env.browser?.close();
+  });
+  return env;
+}

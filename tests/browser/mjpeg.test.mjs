@@ -9,26 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { ARTIFACTS, Launcher, launchBrowser, waitFor } from './harness.mjs';
+import { ARTIFACTS, useBrowserAndLaunchers, waitFor } from './harness.mjs';
 
-let browser;
-const running = [];
-function launch(args) {
-  const launcher = new Launcher(args);
-  running.push(launcher);
-  return launcher;
-}
-before(async () => { browser = await launchBrowser(); });
-after(async () => {
-  running.forEach((l) => l.kill());
-  await browser?.close();
-});
+const env = useBrowserAndLaunchers({ before, after });
+const launch = (args) => env.launch(args);
 
 // A page of the test's own at the relay's origin, so that the <img> can be
 // read back through a canvas; it polls the image and counts each change of
 // its pixels in window.imageChanges.
 async function openMjpegPage(launcher) {
-  const page = await browser.newPage();
+  const page = await env.browser.newPage();
   const origin = `http://127.0.0.1:${launcher.webPort}`;
   await page.route(`${origin}/mjpeg-test.html`, (route) => route.fulfill({
     contentType: 'text/html',

@@ -8,28 +8,18 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
-  ARTIFACTS, comparePngs, jpegFrames, Launcher, launchBrowser, sendBurst, SOURCE_ROOT, waitFor,
+  ARTIFACTS, comparePngs, jpegFrames, sendBurst, SOURCE_ROOT, useBrowserAndLaunchers, waitFor,
 } from './harness.mjs';
 
-let browser;
-const running = [];
-function launch(args) {
-  const launcher = new Launcher(args);
-  running.push(launcher);
-  return launcher;
-}
-before(async () => { browser = await launchBrowser(); });
-after(async () => {
-  running.forEach((l) => l.kill());
-  await browser?.close();
-});
+const env = useBrowserAndLaunchers({ before, after });
+const launch = (args) => env.launch(args);
 
 const stats = (page) => page.evaluate(() => ({ ...window.imagestreamStats }));
 
 test('the viewer page draws moving frames, letterboxed, and counts them', async () => {
   const launcher = await launch(['--demo', '--status-interval=0', '0', '0', 'viewer']).ready();
   // Wider than the 4:3 demo frames, so the picture must be pillarboxed.
-  const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+  const page = await env.browser.newPage({ viewport: { width: 1000, height: 500 } });
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
   await page.goto(launcher.pageUrl);
@@ -48,10 +38,10 @@ test('the viewer page draws moving frames, letterboxed, and counts them', async 
   assert.ok(last.framesReceived <= last.framesDrawn + last.dropped + 2, JSON.stringify(last));
 
   // The picture is 667x500 in the middle; bars of ~166 px on each side.
-  const picture = await comparePngs(browser, shotA, shotB, { x: 200, y: 0, width: 600, height: 500 });
+  const picture = await comparePngs(env.browser, shotA, shotB, { x: 200, y: 0, width: 600, height: 500 });
   assert.ok(picture.changed > 0.001, `pixels changed between screenshots: ${JSON.stringify(picture)}`);
   assert.ok(picture.lit > 0.5, `the picture is mostly dark: ${JSON.stringify(picture)}`);
-  const bar = await comparePngs(browser, shotA, shotB, { x: 0, y: 100, width: 150, height: 400 });
+  const bar = await comparePngs(env.browser, shotA, shotB, { x: 0, y: 100, width: 150, height: 400 });
   assert.equal(bar.lit, 0, `the left bar is not black: ${JSON.stringify(bar)}`);
 
   await waitFor('the overlay to show fps and size', async () =>
@@ -65,7 +55,7 @@ test('the viewer page draws moving frames, letterboxed, and counts them', async 
 
 test('the viewer page reconnects when the relay restarts', async () => {
   const first = await launch(['--demo', '--status-interval=0', '0', '0', 'again']).ready();
-  const page = await browser.newPage();
+  const page = await env.browser.newPage();
   await page.goto(first.pageUrl);
   await waitFor('frames drawn', async () => (await stats(page)).framesDrawn >= 3, 15000);
   await first.stop();
@@ -83,7 +73,7 @@ test('the viewer page reconnects when the relay restarts', async () => {
 
 test('a burst of frames: the viewer decodes one at a time and counts the frames it skips as dropped', async () => {
   const launcher = await launch(['--status-interval=0', '0', '0', 'burst']).ready();
-  const page = await browser.newPage();
+  const page = await env.browser.newPage();
   await page.goto(launcher.pageUrl);
   await waitFor('the page to connect', async () => (await stats(page)).connected);
   await sendBurst(launcher.ingestPort, jpegFrames(60, 1920, 1080));
@@ -119,7 +109,7 @@ test('the seed page and worker, unchanged, show the stream', async () => {
   // The seed page dials ws://localhost:8090/camera, so this relay must be there.
   const launcher = await launch(['--demo', '--status-interval=0', '--document-root', root, '0', '8090', 'camera'])
     .ready();
-  const page = await browser.newPage();
+  const page = await env.browser.newPage();
   await page.goto('http://localhost:8090/camera');
   // Counted from outside the page, which stays exactly as the seed wrote it.
   await page.evaluate(() => {
