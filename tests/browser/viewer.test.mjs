@@ -2,8 +2,7 @@
 // viewer (web/index.html, served at the stream's own URL) and the seed's
 // original page and worker, which must keep working unchanged.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -90,21 +89,11 @@ test('a burst of frames: the viewer decodes one at a time and counts the frames 
 });
 
 // The seed's index.html and worker.js, byte for byte as the seed document
-// shows them, from shared/ next to the source tree.
-function extractSeed() {
-  const seedPath = path.join(SOURCE_ROOT, '..', 'shared', 'seed', 'imagestream-seed.md');
-  const seed = readFileSync(seedPath, 'utf8');
-  const html = /```HTML\n([\s\S]*?)```/.exec(seed);
-  const worker = /worker\.js```[^`]*```javascript\n([\s\S]*?)```/.exec(seed);
-  assert.ok(html && worker, `cannot find index.html and worker.js in ${seedPath}`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-seed-'));
-  writeFileSync(path.join(dir, 'index.html'), html[1]);
-  writeFileSync(path.join(dir, 'worker.js'), worker[1]);
-  return dir;
-}
+// shows them, kept in the tree as a fixture (tests/browser/seed/).
+const SEED_ROOT = path.join(SOURCE_ROOT, 'tests', 'browser', 'seed');
 
 test('the seed page and worker, unchanged, show the stream', async () => {
-  const root = extractSeed();
+  const root = SEED_ROOT;
   assert.match(readFileSync(path.join(root, 'index.html'), 'utf8'), /ws:\/\/localhost:8090\/camera/);
   // The seed page dials ws://localhost:8090/camera, so this relay must be there.
   const launcher = await launch(['--demo', '--status-interval=0', '--document-root', root, '0', '8090', 'camera'])
