@@ -16,7 +16,7 @@
 #include <string>
 
 #include "gstimagestream.h"
-#include "lengthprefix.h"
+#include "glibptr.h"
 
 namespace {
 

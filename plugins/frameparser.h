@@ -14,7 +14,6 @@ struct PrefixFormat {
   unsigned width = 8;  // 2, 4 or 8 bytes
   ByteOrder order = ByteOrder::BigEndian;
 
-  static bool valid_width(unsigned w) { return w == 2 || w == 4 || w == 8; }
   // The largest length the prefix can express.
   uint64_t max_length() const;
   // Writes `length` as `width` bytes to `out`. False when it does not fit.
@@ -62,7 +61,6 @@ class FrameParser {
   Status status() const { return status_; }
   // The length announced by the last header (the offending one when Oversized).
   uint64_t announced_size() const { return announced_; }
-  const PrefixFormat &format() const { return format_; }
 
  private:
   void header_complete(Receiver &receiver);

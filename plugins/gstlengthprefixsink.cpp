@@ -28,9 +28,12 @@
 #include <string>
 
 #include "gstimagestream.h"
+#include "glibptr.h"
 #include "lengthprefix.h"
 
+using imagestream::ErrorPtr;
 using imagestream::GObjectPtr;
+using imagestream::out;
 using imagestream::PrefixFormat;
 
 GST_DEBUG_CATEGORY_STATIC(lengthprefixsink_debug);
@@ -79,11 +82,16 @@ struct Link {
 
 }  // namespace
 
+// The element's C++ state, constructed in instance_init.
+struct SinkState {
+  Settings settings;  // guarded by the object lock
+  Link link;
+  GObjectPtr<GCancellable> cancellable{g_cancellable_new()};  // cancelled by unlock() to abort a connect or write
+};
+
 struct _GstLengthPrefixSink {
   GstBaseSink parent;
-  Settings *settings;  // guarded by the object lock
-  Link *link;
-  GCancellable *cancellable;  // cancelled by unlock() to abort a connect or write
+  SinkState state;
 };
 
 G_DEFINE_TYPE(GstLengthPrefixSink, gst_length_prefix_sink, GST_TYPE_BASE_SINK);
@@ -93,7 +101,7 @@ static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 static void disconnect(GstLengthPrefixSink *self) {
-  Link &l = *self->link;
+  Link &l = self->state.link;
   if (!l.connection) return;
   g_io_stream_close(G_IO_STREAM(l.connection.get()), nullptr, nullptr);
   l.connection.reset();
@@ -101,7 +109,7 @@ static void disconnect(GstLengthPrefixSink *self) {
 }
 
 static void schedule_reconnect(GstLengthPrefixSink *self, guint max_interval) {
-  Link &l = *self->link;
+  Link &l = self->state.link;
   l.interval = l.interval ? std::min<gint64>(l.interval * 2, max_interval) : kFirstReconnectInterval;
   l.next_attempt = g_get_monotonic_time() + l.interval * 1000;
 }
@@ -109,25 +117,26 @@ static void schedule_reconnect(GstLengthPrefixSink *self, guint max_interval) {
 // Tries to connect unless a backoff is running. False when not connected;
 // `cancelled` tells whether unlock() interrupted it.
 static bool ensure_connected(GstLengthPrefixSink *self, bool *cancelled) {
-  Link &l = *self->link;
+  Link &l = self->state.link;
   *cancelled = false;
   if (l.connection) return true;
   if (g_get_monotonic_time() < l.next_attempt) return false;
 
   GST_OBJECT_LOCK(self);
-  std::string host = self->settings->host;
-  int port = self->settings->port;
-  guint timeout = self->settings->timeout;
-  guint max_interval = self->settings->max_reconnect_interval;
+  std::string host = self->state.settings.host;
+  int port = self->state.settings.port;
+  guint timeout = self->state.settings.timeout;
+  guint max_interval = self->state.settings.max_reconnect_interval;
   GST_OBJECT_UNLOCK(self);
 
   GObjectPtr<GSocketClient> client(g_socket_client_new());
   g_socket_client_set_timeout(client.get(), timeout);
   g_socket_client_set_enable_proxy(client.get(), FALSE);  // a camera talks to its relay directly
-  GError *err = nullptr;
-  GSocketConnection *c = g_socket_client_connect_to_host(client.get(), host.c_str(), port, self->cancellable, &err);
+  ErrorPtr err;
+  GSocketConnection *c =
+      g_socket_client_connect_to_host(client.get(), host.c_str(), port, self->state.cancellable.get(), out(err));
   if (!c) {
-    *cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    *cancelled = g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_CANCELLED);
     if (!*cancelled) {
       schedule_reconnect(self, max_interval);
       if (!l.warned) {
@@ -138,7 +147,6 @@ static bool ensure_connected(GstLengthPrefixSink *self, bool *cancelled) {
         l.warned = true;
       }
     }
-    g_error_free(err);
     return false;
   }
   GSocket *socket = g_socket_connection_get_socket(c);
@@ -157,16 +165,16 @@ static bool ensure_connected(GstLengthPrefixSink *self, bool *cancelled) {
 // The server never writes: a readable socket means it closed or reset the
 // connection, and a frame written now would be lost.
 static bool peer_gone(GstLengthPrefixSink *self) {
-  GSocket *socket = g_socket_connection_get_socket(self->link->connection.get());
+  GSocket *socket = g_socket_connection_get_socket(self->state.link.connection.get());
   return g_socket_condition_check(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_ERR | G_IO_HUP)) != 0;
 }
 
 static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer *buffer) {
   auto *self = GST_LENGTH_PREFIX_SINK(bsink);
-  Link &l = *self->link;
+  Link &l = self->state.link;
   GST_OBJECT_LOCK(self);
-  PrefixFormat format = self->settings->format;
-  guint max_interval = self->settings->max_reconnect_interval;
+  PrefixFormat format = self->state.settings.format;
+  guint max_interval = self->state.settings.max_reconnect_interval;
   GST_OBJECT_UNLOCK(self);
 
   if (l.connection && peer_gone(self)) {
@@ -196,9 +204,9 @@ static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer
     return GST_FLOW_OK;
   }
   GOutputVector vectors[2] = {{header, format.width}, {map.data, map.size}};
-  GError *err = nullptr;
-  GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(l.connection.get()));
-  gboolean ok = g_output_stream_writev_all(out, vectors, 2, nullptr, self->cancellable, &err);
+  ErrorPtr err;
+  GOutputStream *output = g_io_stream_get_output_stream(G_IO_STREAM(l.connection.get()));
+  gboolean ok = g_output_stream_writev_all(output, vectors, 2, nullptr, self->state.cancellable.get(), out(err));
   gst_buffer_unmap(buffer, &map);
   if (ok) {
     l.frames_sent.fetch_add(1, std::memory_order_relaxed);
@@ -206,12 +214,8 @@ static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer
   }
   // Part of the frame may be on the wire: this connection can't carry another.
   disconnect(self);
-  if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-    g_error_free(err);
-    return GST_FLOW_FLUSHING;
-  }
+  if (g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_CANCELLED)) return GST_FLOW_FLUSHING;
   GST_INFO_OBJECT(self, "write failed: %s; reconnecting", err->message);
-  g_error_free(err);
   l.frames_dropped.fetch_add(1, std::memory_order_relaxed);
   schedule_reconnect(self, max_interval);
   l.next_attempt = 0;  // the first retry after losing a live connection is immediate
@@ -220,8 +224,8 @@ static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer
 
 static gboolean gst_length_prefix_sink_start(GstBaseSink *bsink) {
   auto *self = GST_LENGTH_PREFIX_SINK(bsink);
-  self->link->next_attempt = 0;
-  self->link->interval = 0;
+  self->state.link.next_attempt = 0;
+  self->state.link.interval = 0;
   bool cancelled;
   ensure_connected(self, &cancelled);  // not fatal: render() retries
   return TRUE;
@@ -233,18 +237,18 @@ static gboolean gst_length_prefix_sink_stop(GstBaseSink *bsink) {
 }
 
 static gboolean gst_length_prefix_sink_unlock(GstBaseSink *bsink) {
-  g_cancellable_cancel(GST_LENGTH_PREFIX_SINK(bsink)->cancellable);
+  g_cancellable_cancel(GST_LENGTH_PREFIX_SINK(bsink)->state.cancellable.get());
   return TRUE;
 }
 
 static gboolean gst_length_prefix_sink_unlock_stop(GstBaseSink *bsink) {
-  g_cancellable_reset(GST_LENGTH_PREFIX_SINK(bsink)->cancellable);
+  g_cancellable_reset(GST_LENGTH_PREFIX_SINK(bsink)->state.cancellable.get());
   return TRUE;
 }
 
 static void gst_length_prefix_sink_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
   auto *self = GST_LENGTH_PREFIX_SINK(object);
-  Settings &s = *self->settings;
+  Settings &s = self->state.settings;
   GST_OBJECT_LOCK(self);
   switch (id) {
     case PROP_HOST:
@@ -260,7 +264,7 @@ static void gst_length_prefix_sink_set_property(GObject *object, guint id, const
       s.max_reconnect_interval = g_value_get_uint(value);
       break;
     default:
-      if (!imagestream::set_prefix_property(object, s.format, id, value, PROP_PREFIX_SIZE, PROP_BYTE_ORDER))
+      if (!imagestream::set_prefix_property(s.format, id, value, PROP_PREFIX_SIZE, PROP_BYTE_ORDER))
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
@@ -268,8 +272,8 @@ static void gst_length_prefix_sink_set_property(GObject *object, guint id, const
 
 static void gst_length_prefix_sink_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec) {
   auto *self = GST_LENGTH_PREFIX_SINK(object);
-  Settings &s = *self->settings;
-  Link &l = *self->link;
+  Settings &s = self->state.settings;
+  Link &l = self->state.link;
   GST_OBJECT_LOCK(self);
   switch (id) {
     case PROP_HOST:
@@ -305,16 +309,12 @@ static void gst_length_prefix_sink_get_property(GObject *object, guint id, GValu
 
 static void gst_length_prefix_sink_finalize(GObject *object) {
   auto *self = GST_LENGTH_PREFIX_SINK(object);
-  delete self->settings;
-  delete self->link;
-  g_object_unref(self->cancellable);
+  imagestream::destroy_member(&self->state);
   G_OBJECT_CLASS(gst_length_prefix_sink_parent_class)->finalize(object);
 }
 
 static void gst_length_prefix_sink_init(GstLengthPrefixSink *self) {
-  self->settings = new Settings();
-  self->link = new Link();
-  self->cancellable = g_cancellable_new();
+  imagestream::construct_member(&self->state);
 }
 
 static void gst_length_prefix_sink_class_init(GstLengthPrefixSinkClass *klass) {

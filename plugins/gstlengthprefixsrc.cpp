@@ -32,15 +32,20 @@
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "frameparser.h"
 #include "gstimagestream.h"
+#include "glibptr.h"
 #include "lengthprefix.h"
+#include "tcp.h"
 
 using imagestream::FrameParser;
+using imagestream::ErrorPtr;
 using imagestream::GObjectPtr;
+using imagestream::out;
 using imagestream::PrefixFormat;
 
 GST_DEBUG_CATEGORY_STATIC(lengthprefixsrc_debug);
@@ -60,6 +65,8 @@ constexpr size_t kDirectRead = 16 * 1024;
 // How long a sender must have been silent before a newcomer may replace it
 // when max-senders are connected.
 constexpr gint64 kEvictAfter = 2 * G_USEC_PER_SEC;
+// Connections the kernel completes before the streaming thread accepts them.
+constexpr int kListenBacklog = 128;
 
 enum {
   PROP_0,
@@ -83,6 +90,13 @@ enum { SIGNAL_SENDER_ADDED, SIGNAL_SENDER_REMOVED, LAST_SIGNAL };
 static guint signals[LAST_SIGNAL];
 
 namespace {
+
+// Why a sender left: the `reason` of sender-removed and of the bus message.
+enum class SenderExit { Closed, ClosedMidFrame, Oversized, Error, Evicted, Stopped };
+const char *exit_name(SenderExit exit) {
+  static const char *const names[] = {"closed", "closed-mid-frame", "oversized", "error", "evicted", "stopped"};
+  return names[static_cast<int>(exit)];
+}
 
 struct Settings {
   std::string host = DEFAULT_HOST;
@@ -136,7 +150,7 @@ struct Ingest {
   std::vector<std::unique_ptr<Sender>> senders;
   std::deque<GstBuffer *> ready;  // complete frames not yet pushed
   std::vector<pollfd> pollfds;
-  std::unique_ptr<uint8_t[]> staging{new uint8_t[kStagingSize]};
+  std::unique_ptr<uint8_t[]> staging = std::make_unique<uint8_t[]>(kStagingSize);
   GstClockTime arrival = GST_CLOCK_TIME_NONE;  // running time of the current wake-up
   gint64 now = 0;                              // monotonic µs of the current wake-up
   bool had_sender = false;
@@ -174,14 +188,21 @@ void Sender::frame_complete() {
 
 void Sender::frame_empty() { ingest.frames_empty.add(1); }
 
+// The element's C++ state, constructed in instance_init.
+struct SrcState {
+  SrcState() { g_cancellable_make_pollfd(cancellable.get(), &cancel_fd); }
+  ~SrcState() { g_cancellable_release_fd(cancellable.get()); }
+  Settings settings;  // guarded by the object lock
+  Ingest ingest;
+  GObjectPtr<GCancellable> cancellable{g_cancellable_new()};  // cancelled by unlock() to wake create()
+  GPollFD cancel_fd;  // of `cancellable`, polled with the sockets
+};
+
 }  // namespace
 
 struct _GstLengthPrefixSrc {
   GstPushSrc parent;
-  Settings *settings;  // guarded by the object lock
-  Ingest *ingest;
-  GCancellable *cancellable;  // cancelled by unlock() to wake create()
-  GPollFD cancel_fd;
+  SrcState state;
 };
 
 G_DEFINE_TYPE(GstLengthPrefixSrc, gst_length_prefix_src, GST_TYPE_PUSH_SRC);
@@ -197,8 +218,9 @@ static void post_sender_event(GstLengthPrefixSrc *self, const char *what, const 
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
-static void remove_sender(GstLengthPrefixSrc *self, size_t index, const char *reason) {
-  Ingest &in = *self->ingest;
+static void remove_sender(GstLengthPrefixSrc *self, size_t index, SenderExit exit) {
+  const char *reason = exit_name(exit);
+  Ingest &in = self->state.ingest;
   std::unique_ptr<Sender> sender = std::move(in.senders[index]);
   in.senders.erase(in.senders.begin() + index);
   in.num_senders.store(in.senders.size());
@@ -212,9 +234,9 @@ static void remove_sender(GstLengthPrefixSrc *self, size_t index, const char *re
   post_sender_event(self, "lengthprefixsrc-sender-removed", sender->address, reason);
 }
 
-static void close_all(GstLengthPrefixSrc *self, const char *reason) {
-  Ingest &in = *self->ingest;
-  while (!in.senders.empty()) remove_sender(self, in.senders.size() - 1, reason);
+static void close_all(GstLengthPrefixSrc *self, SenderExit exit) {
+  Ingest &in = self->state.ingest;
+  while (!in.senders.empty()) remove_sender(self, in.senders.size() - 1, exit);
   in.clear_ready();
   in.had_sender = false;
 }
@@ -223,31 +245,30 @@ static void close_all(GstLengthPrefixSrc *self, const char *reason) {
 // longest, if that one sent nothing for kEvictAfter: connections held open
 // without sending can't lock a camera out.
 static bool evict_idlest(GstLengthPrefixSrc *self) {
-  Ingest &in = *self->ingest;
+  Ingest &in = self->state.ingest;
   size_t idlest = 0;
   for (size_t i = 1; i < in.senders.size(); i++)
     if (in.senders[i]->last_active < in.senders[idlest]->last_active) idlest = i;
   if (in.senders.empty() || in.now - in.senders[idlest]->last_active < kEvictAfter) return false;
-  remove_sender(self, idlest, "evicted");
+  remove_sender(self, idlest, SenderExit::Evicted);
   return true;
 }
 
 static void accept_senders(GstLengthPrefixSrc *self, GSocket *listener) {
-  Ingest &in = *self->ingest;
+  Ingest &in = self->state.ingest;
   for (;;) {
-    GError *err = nullptr;
-    GSocket *s = g_socket_accept(listener, nullptr, &err);
+    ErrorPtr err;
+    GSocket *s = g_socket_accept(listener, nullptr, out(err));
     if (!s) {
-      if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+      if (!g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         GST_WARNING_OBJECT(self, "accept failed: %s", err->message);
-      g_error_free(err);
       return;
     }
     g_socket_set_blocking(s, FALSE);
     GST_OBJECT_LOCK(self);
-    PrefixFormat format = self->settings->format;
-    guint64 max_frame_size = self->settings->max_frame_size;
-    guint max_senders = self->settings->max_senders;
+    PrefixFormat format = self->state.settings.format;
+    guint64 max_frame_size = self->state.settings.max_frame_size;
+    guint max_senders = self->state.settings.max_senders;
     GST_OBJECT_UNLOCK(self);
     if (max_senders && in.senders.size() >= max_senders && !evict_idlest(self)) {
       std::string address = imagestream::peer_address(s);
@@ -273,19 +294,19 @@ static void accept_senders(GstLengthPrefixSrc *self, GSocket *listener) {
   }
 }
 
-// Reads what one sender has; returns a removal reason, or nullptr to keep it.
-static const char *read_sender(GstLengthPrefixSrc *self, Sender &sender) {
-  Ingest &in = *self->ingest;
+// Reads what one sender has; returns why it must go, or nothing to keep it.
+static std::optional<SenderExit> read_sender(GstLengthPrefixSrc *self, Sender &sender) {
+  Ingest &in = self->state.ingest;
   FrameParser &parser = sender.parser;
-  GError *err = nullptr;
+  ErrorPtr err;
   gssize n;
   if (parser.payload_missing() >= kDirectRead) {
     n = g_socket_receive_with_blocking(sender.socket.get(), reinterpret_cast<gchar *>(parser.payload_cursor()),
-                                       parser.payload_missing(), FALSE, nullptr, &err);
+                                       parser.payload_missing(), FALSE, nullptr, out(err));
     if (n > 0) parser.payload_written(n, sender);
   } else {
     n = g_socket_receive_with_blocking(sender.socket.get(), reinterpret_cast<gchar *>(in.staging.get()),
-                                       kStagingSize, FALSE, nullptr, &err);
+                                       kStagingSize, FALSE, nullptr, out(err));
     if (n > 0 && parser.feed(in.staging.get(), n, sender) == FrameParser::Status::Oversized) {
       GST_ELEMENT_WARNING(self, STREAM, DECODE,
                           ("Sender %s announced a frame of %" G_GUINT64_FORMAT
@@ -294,21 +315,17 @@ static const char *read_sender(GstLengthPrefixSrc *self, Sender &sender) {
                           (nullptr));
       // The header was consumed, so the frame counts as lost.
       in.frames_dropped.add(1);
-      return "oversized";
+      return SenderExit::Oversized;
     }
   }
   if (n > 0) {
     sender.last_active = in.now;
-    return nullptr;
+    return std::nullopt;
   }
-  if (n == 0) return parser.mid_frame() ? "closed-mid-frame" : "closed";
-  if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-    g_error_free(err);
-    return nullptr;
-  }
+  if (n == 0) return parser.mid_frame() ? SenderExit::ClosedMidFrame : SenderExit::Closed;
+  if (g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) return std::nullopt;
   GST_INFO_OBJECT(self, "sender %s: %s", sender.address.c_str(), err->message);
-  g_error_free(err);
-  return "error";
+  return SenderExit::Error;
 }
 
 static GstClockTime running_time_now(GstLengthPrefixSrc *self) {
@@ -329,10 +346,10 @@ static GstClockTime running_time_now(GstLengthPrefixSrc *self) {
 
 // Waits for sockets and reads them once each. False when woken by unlock().
 static bool wait_and_read(GstLengthPrefixSrc *self) {
-  Ingest &in = *self->ingest;
+  Ingest &in = self->state.ingest;
   const size_t nsenders = in.senders.size();
   in.pollfds.clear();
-  in.pollfds.push_back({self->cancel_fd.fd, POLLIN, 0});
+  in.pollfds.push_back({self->state.cancel_fd.fd, POLLIN, 0});
   for (auto &s : in.senders) in.pollfds.push_back({g_socket_get_fd(s->socket.get()), POLLIN, 0});
   for (auto &l : in.listeners) in.pollfds.push_back({g_socket_get_fd(l.get()), POLLIN, 0});
 
@@ -347,7 +364,7 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
   // Back to front, so that removing a sender keeps the lower indices valid.
   for (size_t i = nsenders; i-- > 0;) {
     if (!in.pollfds[1 + i].revents) continue;
-    if (const char *reason = read_sender(self, *in.senders[i])) remove_sender(self, i, reason);
+    if (auto exit = read_sender(self, *in.senders[i])) remove_sender(self, i, *exit);
   }
   for (size_t i = 0; i < in.listeners.size(); i++) {
     if (in.pollfds[1 + nsenders + i].revents) accept_senders(self, in.listeners[i].get());
@@ -357,7 +374,7 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
 
 static GstFlowReturn gst_length_prefix_src_create(GstPushSrc *psrc, GstBuffer **out) {
   auto *self = GST_LENGTH_PREFIX_SRC(psrc);
-  Ingest &in = *self->ingest;
+  Ingest &in = self->state.ingest;
   for (;;) {
     if (!in.ready.empty()) {
       *out = in.ready.front();
@@ -365,7 +382,7 @@ static GstFlowReturn gst_length_prefix_src_create(GstPushSrc *psrc, GstBuffer **
       return GST_FLOW_OK;
     }
     GST_OBJECT_LOCK(self);
-    bool eos_when_empty = self->settings->eos_after_last_sender;
+    bool eos_when_empty = self->state.settings.eos_after_last_sender;
     GST_OBJECT_UNLOCK(self);
     if (eos_when_empty && in.had_sender && in.senders.empty()) {
       GST_INFO_OBJECT(self, "last sender left: end of stream");
@@ -375,67 +392,32 @@ static GstFlowReturn gst_length_prefix_src_create(GstPushSrc *psrc, GstBuffer **
   }
 }
 
-static bool listen_on(GstLengthPrefixSrc *self, GInetAddress *address, int port, GError **err) {
-  GSocketFamily family = g_inet_address_get_family(address);
-  GObjectPtr<GSocket> s(g_socket_new(family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, err));
-  if (!s) return false;
-  GObjectPtr<GSocketAddress> sa(g_inet_socket_address_new(address, port));
-  if (!g_socket_bind(s.get(), sa.get(), TRUE, err)) return false;
-  g_socket_set_listen_backlog(s.get(), 128);
-  if (!g_socket_listen(s.get(), err)) return false;
-  g_socket_set_blocking(s.get(), FALSE);
-  if (self->ingest->current_port.load() == 0) {
-    GObjectPtr<GSocketAddress> bound(g_socket_get_local_address(s.get(), nullptr));
-    if (bound) self->ingest->current_port.store(g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound.get())));
-  }
-  self->ingest->listeners.push_back(std::move(s));
-  return true;
-}
-
 // Binds every address `host` resolves to (for "localhost": IPv4 and IPv6) on
 // one port, so that senders reach the source however they spell the host.
 static bool open_listeners(GstLengthPrefixSrc *self) {
   GST_OBJECT_LOCK(self);
-  std::string host = self->settings->host;
-  int port = self->settings->port;
+  std::string host = self->state.settings.host;
+  int port = self->state.settings.port;
   GST_OBJECT_UNLOCK(self);
 
-  GError *err = nullptr;
-  GResolver *resolver = g_resolver_get_default();
-  GList *addresses = g_resolver_lookup_by_name(resolver, host.c_str(), nullptr, &err);
-  g_object_unref(resolver);
-  if (!addresses) {
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Cannot resolve host \"%s\": %s", host.c_str(), err->message),
-                      (nullptr));
-    g_error_free(err);
+  imagestream::Listeners listeners;
+  const std::string error = imagestream::listen_tcp(host, port, kListenBacklog, listeners);
+  if (!error.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", error.c_str()), (nullptr));
     return false;
   }
-  self->ingest->current_port.store(0);
-  std::string first_error;
-  for (GList *l = addresses; l; l = l->next) {
-    int p = self->ingest->current_port.load() ? self->ingest->current_port.load() : port;
-    if (!listen_on(self, G_INET_ADDRESS(l->data), p, &err)) {
-      g_autofree gchar *a = g_inet_address_to_string(G_INET_ADDRESS(l->data));
-      GST_DEBUG_OBJECT(self, "cannot listen on %s port %d: %s", a, p, err->message);
-      if (first_error.empty()) first_error = err->message;
-      g_clear_error(&err);
-    }
-  }
-  g_resolver_free_addresses(addresses);
-  if (self->ingest->listeners.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                      ("Cannot listen on %s port %d: %s", host.c_str(), port, first_error.c_str()), (nullptr));
-    return false;
-  }
-  GST_INFO_OBJECT(self, "listening on %s port %d", host.c_str(), self->ingest->current_port.load());
+  Ingest &in = self->state.ingest;
+  in.listeners = std::move(listeners.sockets);
+  in.current_port.store(listeners.port);
+  GST_INFO_OBJECT(self, "listening on %s port %d", host.c_str(), listeners.port);
   g_object_notify(G_OBJECT(self), "current-port");
   return true;
 }
 
 static void close_listeners(GstLengthPrefixSrc *self) {
-  for (auto &l : self->ingest->listeners) g_socket_close(l.get(), nullptr);
-  self->ingest->listeners.clear();
-  self->ingest->current_port.store(0);
+  for (auto &l : self->state.ingest.listeners) g_socket_close(l.get(), nullptr);
+  self->state.ingest.listeners.clear();
+  self->state.ingest.current_port.store(0);
 }
 
 static GstStateChangeReturn gst_length_prefix_src_change_state(GstElement *element, GstStateChange transition) {
@@ -449,24 +431,24 @@ static GstStateChangeReturn gst_length_prefix_src_change_state(GstElement *eleme
 }
 
 static gboolean gst_length_prefix_src_stop(GstBaseSrc *bsrc) {
-  close_all(GST_LENGTH_PREFIX_SRC(bsrc), "stopped");
+  close_all(GST_LENGTH_PREFIX_SRC(bsrc), SenderExit::Stopped);
   return TRUE;
 }
 
 static gboolean gst_length_prefix_src_unlock(GstBaseSrc *bsrc) {
-  g_cancellable_cancel(GST_LENGTH_PREFIX_SRC(bsrc)->cancellable);
+  g_cancellable_cancel(GST_LENGTH_PREFIX_SRC(bsrc)->state.cancellable.get());
   return TRUE;
 }
 
 static gboolean gst_length_prefix_src_unlock_stop(GstBaseSrc *bsrc) {
-  g_cancellable_reset(GST_LENGTH_PREFIX_SRC(bsrc)->cancellable);
+  g_cancellable_reset(GST_LENGTH_PREFIX_SRC(bsrc)->state.cancellable.get());
   return TRUE;
 }
 
 static GstCaps *gst_length_prefix_src_get_caps(GstBaseSrc *bsrc, GstCaps *filter) {
   auto *self = GST_LENGTH_PREFIX_SRC(bsrc);
   GST_OBJECT_LOCK(self);
-  GstCaps *caps = gst_caps_ref(self->settings->caps);
+  GstCaps *caps = gst_caps_ref(self->state.settings.caps);
   GST_OBJECT_UNLOCK(self);
   if (filter) {
     GstCaps *i = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
@@ -477,7 +459,7 @@ static GstCaps *gst_length_prefix_src_get_caps(GstBaseSrc *bsrc, GstCaps *filter
 }
 
 static GstStructure *make_stats(GstLengthPrefixSrc *self) {
-  Ingest &in = *self->ingest;
+  Ingest &in = self->state.ingest;
   return gst_structure_new("lengthprefixsrc-stats", "frames-received", G_TYPE_UINT64, in.frames_received.get(),
                            "bytes-received", G_TYPE_UINT64, in.bytes_received.get(), "frames-dropped",
                            G_TYPE_UINT64, in.frames_dropped.get(), "frames-empty", G_TYPE_UINT64,
@@ -488,7 +470,7 @@ static GstStructure *make_stats(GstLengthPrefixSrc *self) {
 
 static void gst_length_prefix_src_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
   auto *self = GST_LENGTH_PREFIX_SRC(object);
-  Settings &s = *self->settings;
+  Settings &s = self->state.settings;
   GST_OBJECT_LOCK(self);
   switch (id) {
     case PROP_HOST:
@@ -513,7 +495,7 @@ static void gst_length_prefix_src_set_property(GObject *object, guint id, const 
       s.eos_after_last_sender = g_value_get_boolean(value);
       break;
     default:
-      if (!imagestream::set_prefix_property(object, s.format, id, value, PROP_PREFIX_SIZE, PROP_BYTE_ORDER))
+      if (!imagestream::set_prefix_property(s.format, id, value, PROP_PREFIX_SIZE, PROP_BYTE_ORDER))
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
@@ -521,8 +503,8 @@ static void gst_length_prefix_src_set_property(GObject *object, guint id, const 
 
 static void gst_length_prefix_src_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec) {
   auto *self = GST_LENGTH_PREFIX_SRC(object);
-  Settings &s = *self->settings;
-  Ingest &in = *self->ingest;
+  Settings &s = self->state.settings;
+  Ingest &in = self->state.ingest;
   GST_OBJECT_LOCK(self);
   switch (id) {
     case PROP_HOST:
@@ -570,20 +552,14 @@ static void gst_length_prefix_src_get_property(GObject *object, guint id, GValue
 
 static void gst_length_prefix_src_finalize(GObject *object) {
   auto *self = GST_LENGTH_PREFIX_SRC(object);
-  gst_caps_unref(self->settings->caps);
-  delete self->settings;
-  delete self->ingest;
-  g_cancellable_release_fd(self->cancellable);
-  g_object_unref(self->cancellable);
+  gst_caps_unref(self->state.settings.caps);
+  imagestream::destroy_member(&self->state);
   G_OBJECT_CLASS(gst_length_prefix_src_parent_class)->finalize(object);
 }
 
 static void gst_length_prefix_src_init(GstLengthPrefixSrc *self) {
-  self->settings = new Settings();
-  self->settings->caps = gst_caps_from_string(DEFAULT_CAPS);
-  self->ingest = new Ingest();
-  self->cancellable = g_cancellable_new();
-  g_cancellable_make_pollfd(self->cancellable, &self->cancel_fd);
+  imagestream::construct_member(&self->state);
+  self->state.settings.caps = gst_caps_from_string(DEFAULT_CAPS);
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
 }
@@ -698,5 +674,5 @@ static void gst_length_prefix_src_class_init(GstLengthPrefixSrcClass *klass) {
   basesrc_class->get_caps = gst_length_prefix_src_get_caps;
   pushsrc_class->create = gst_length_prefix_src_create;
 
-  gst_type_mark_as_plugin_api(IMAGESTREAM_TYPE_BYTE_ORDER, static_cast<GstPluginAPIFlags>(0));
+  imagestream::mark_prefix_types_as_plugin_api();
 }

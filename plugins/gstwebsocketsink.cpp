@@ -63,7 +63,8 @@
 #include <vector>
 
 #include "gstimagestream.h"
-#include "lengthprefix.h"
+#include "glibptr.h"
+#include "tcp.h"
 #include "viewerqueue.h"
 #include "wsframe.h"
 
@@ -139,14 +140,9 @@ static guint signals[LAST_SIGNAL];
 namespace {
 
 using imagestream::BytesPtr;
-using imagestream::GFree;
 using imagestream::MainContextPtr;
 using imagestream::MainLoopPtr;
-void destroy_source(GSource *s) {
-  g_source_destroy(s);
-  g_source_unref(s);
-}
-using SourcePtr = std::unique_ptr<GSource, GFree<GSource, destroy_source>>;
+using imagestream::SourcePtr;
 
 struct Settings {
   std::string host = DEFAULT_HOST;
