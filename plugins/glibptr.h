@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <new>
+#include <utility>
 
 namespace imagestream {
 
@@ -58,9 +59,9 @@ inline ErrorOut out(ErrorPtr &owner) { return ErrorOut(owner); }
 // The C++ part of a GObject instance struct: GObject allocates instances as
 // zeroed C memory, so a C++ member is constructed in instance_init and
 // destroyed in finalize, with these two calls.
-template <typename T>
-void construct_member(T *member) {
-  new (member) T();
+template <typename T, typename... Args>
+void construct_member(T *member, Args &&...args) {
+  new (member) T(std::forward<Args>(args)...);
 }
 template <typename T>
 void destroy_member(T *member) {

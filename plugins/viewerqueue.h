@@ -1,49 +1,98 @@
-// The delivery policy for one viewer, written once: a bounded queue of shared
-// frames where the newest frame wins, the message being written (never cut
-// short or interleaved), control frames slipped in between messages, and the
-// counters. No sockets, no GObject, no lock: the owner serialises access.
+// The delivery policy for one viewer, written once: what may wait for a viewer
+// and what it skips when it falls behind, the message being written (never
+// cut short or interleaved), control frames slipped in between messages, and
+// the counters. No sockets, no GObject, no lock: the owner serialises access.
+//
+// "Falls behind" is decided here and nowhere else, in three allowances that
+// add up:
+//   1. the kernel's: each viewer's socket holds at most kKernelAllowance bytes
+//      not yet sent (TCP_NOTSENT_LOWAT, set by the viewer's connection) on top
+//      of what is in flight; past that, writes would block and frames wait here;
+//   2. frames waiting here, bounded by DeliveryLimits in frames, bytes and
+//      time (the stream time between the oldest and the newest waiting frame);
+//   3. time without progress: a viewer whose socket has taken nothing for a
+//      timeout while bytes wait for it is closed (its owner asks stalled()).
+// When a frame arrives and the waiting frames exceed a limit, the oldest are
+// dropped, so a viewer that falls behind skips ahead and ends on the newest
+// frame. A frame that depends on the one before it (a delta frame of encoded
+// video) is never sent after a frame it needs was dropped: dropping a frame
+// drops the deltas behind it up to the next key frame, and deltas arriving
+// then are dropped until a key frame comes. A key frame replaces any frames
+// waiting in a stream that has delta frames (the newest group of pictures
+// wins). JPEG streams have no delta frames: there every frame is a key frame.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace imagestream {
 
-// One message as it goes on the wire: header, payload, trailer, each possibly
-// empty. Whoever makes it keeps the bytes alive; one message is shared by
-// every viewer it is queued for. The trailer lets a payload shared with
-// another kind of message be followed by bytes of this kind (an MJPEG part's
-// next boundary) without copying it.
+// Bytes the kernel may hold unsent per viewer (TCP_NOTSENT_LOWAT): bounds the
+// latency a viewer's socket adds, and the memory a stuck viewer pins there.
+constexpr int kKernelAllowance = 128 * 1024;
+
+// One message as it goes on the wire: a header (a WebSocket frame header;
+// may be empty) and the payload. Whoever makes it keeps the bytes alive; one
+// message is shared by every viewer it is queued for, WebSocket and MJPEG.
 struct WireMessage {
   const uint8_t *header = nullptr;
   size_t header_size = 0;
   const uint8_t *payload = nullptr;
   size_t payload_size = 0;
-  const uint8_t *trailer = nullptr;
-  size_t trailer_size = 0;
-  size_t size() const { return header_size + payload_size + trailer_size; }
+  int64_t arrival_us = 0;  // when the frame reached the stream (monotonic), for the time limit
+  bool delta = false;      // decodable only after the frames before it (encoded video)
+  size_t size() const { return header_size + payload_size; }
 };
 using WireMessageRef = std::shared_ptr<const WireMessage>;
 
-// The most spans next() fills: header, payload, trailer.
-constexpr int kMaxSpans = 3;
+// A message that owns its bytes, all payload: control frames (pong, close)
+// and the text around MJPEG parts.
+class OwnedMessage : public WireMessage {
+ public:
+  explicit OwnedMessage(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {
+    payload = bytes_.data();
+    payload_size = bytes_.size();
+  }
+  explicit OwnedMessage(const std::string &text) : OwnedMessage(std::vector<uint8_t>(text.begin(), text.end())) {}
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// The most spans next() fills: header or trailer, and the payload.
+constexpr int kMaxSpans = 2;
 struct Span {
   const uint8_t *data;
   size_t size;
 };
 
+// What may wait for one viewer before the oldest waiting frames are dropped;
+// 0 = no limit of that kind. The newest frame is never dropped for a limit.
+struct DeliveryLimits {
+  size_t max_frames = 0;
+  size_t max_bytes = 0;
+  int64_t max_delay_us = 0;  // between the oldest and the newest waiting frame's arrival
+};
+
 class ViewerQueue {
  public:
-  // At most `max_waiting` frames (at least 1) wait behind the one being written.
-  explicit ViewerQueue(size_t max_waiting);
+  explicit ViewerQueue(DeliveryLimits limits);
 
-  // Queues a frame at the back. When more than max_waiting frames would wait,
-  // the oldest waiting frame is dropped, so a viewer that falls behind skips
-  // ahead and always ends on the newest frame. Returns how many were dropped.
-  // Refused (returns 0) once closing.
+  // Frames (not control messages) go out as their payload followed by
+  // `trailer` instead of header and payload: an MJPEG part and the next
+  // part's boundary. The bytes must outlive the queue.
+  void set_part_trailer(const uint8_t *trailer, size_t size) {
+    trailer_ = trailer;
+    trailer_size_ = size;
+  }
+
+  // Queues a frame at the back, then drops waiting frames as the policy above
+  // says. Returns how many frames were dropped (this one included, if it
+  // was). Refused (returns 0) once closing.
   size_t push_frame(WireMessageRef frame);
   // A frame that is never dropped and goes before the waiting frames (caps
   // stream headers for a new viewer).
@@ -59,21 +108,26 @@ class ViewerQueue {
   int next(Span spans[kMaxSpans]);
   // `n` bytes of what next() returned were written.
   void written(size_t n);
+  // The socket took nothing now (at monotonic `now_us`) with bytes waiting.
+  void blocked(int64_t now_us) {
+    if (!blocked_since_) blocked_since_ = now_us;
+  }
+  // Nothing was written for more than `timeout_us` (> 0) since the socket first blocked.
+  bool stalled(int64_t now_us, int64_t timeout_us) const {
+    return blocked_since_ && now_us - blocked_since_ > timeout_us;
+  }
 
   // Nothing being written and nothing waiting.
-  bool empty() const {
-    return !current_ && !control_ && headers_.empty() && frames_count_ == 0 && !close_frame_;
-  }
+  bool empty() const { return !current_ && !control_ && headers_.empty() && !frames_count_ && !close_frame_; }
   bool closing() const { return closing_; }
   bool close_written() const { return close_written_; }
   size_t waiting_frames() const { return headers_.size() + frames_count_; }
+  size_t waiting_bytes() const { return waiting_bytes_; }
   // Messages held, counting the one being written.
   size_t held_messages() const {
     return waiting_frames() + (control_ ? 1 : 0) + (current_ ? 1 : 0) + (close_frame_ ? 1 : 0);
   }
-
-  void set_max_waiting(size_t max_waiting);
-  size_t max_waiting() const { return frames_.size(); }
+  const DeliveryLimits &limits() const { return limits_; }
 
   uint64_t frames_sent() const { return frames_sent_; }
   uint64_t frames_dropped() const { return frames_dropped_; }
@@ -81,19 +135,38 @@ class ViewerQueue {
 
  private:
   enum class Kind { Frame, Control, Close };
-  void pop_front_frame();
+  bool over_limits() const;
+  const WireMessage &oldest() const { return *frames_[head_]; }
+  const WireMessage &newest() const { return *frames_[(head_ + frames_count_ - 1) % frames_.size()]; }
+  void push_back_frame(WireMessageRef frame);
+  WireMessageRef pop_front_frame();
+  // Drops the oldest waiting frame and the deltas that needed it.
+  size_t drop_oldest();
+  size_t drop_waiting();
 
-  // Waiting frames: a ring of max_waiting slots, so that queueing never allocates.
+  DeliveryLimits limits_;
+  // Waiting frames, oldest first, in a ring that grows to the most that ever
+  // waited and no further: queueing a frame does not allocate.
   std::vector<WireMessageRef> frames_;
-  size_t frames_head_ = 0;
+  size_t head_ = 0;
   size_t frames_count_ = 0;
+  size_t waiting_bytes_ = 0;  // of frames_
+  bool need_key_ = false;     // a frame was dropped: deltas are useless until the next key frame
+  bool seen_delta_ = false;   // the stream has delta frames
   std::deque<WireMessageRef> headers_;
   WireMessageRef control_;
   WireMessageRef close_frame_;
 
+  const uint8_t *trailer_ = nullptr;
+  size_t trailer_size_ = 0;
+
   WireMessageRef current_;
   Kind current_kind_ = Kind::Frame;
+  // The current message's spans: [header_size_] [payload] [tail_size_]
+  size_t current_header_ = 0;
+  size_t current_tail_ = 0;
   size_t current_offset_ = 0;
+  int64_t blocked_since_ = 0;  // monotonic µs the socket first took nothing, 0 while writes progress
 
   bool closing_ = false;
   bool close_written_ = false;

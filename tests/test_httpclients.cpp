@@ -37,7 +37,14 @@ using testutil::Bytes;
 
 namespace {
 
-constexpr const char *kBoundary = "imagestream-frame";
+// The boundary a multipart/x-mixed-replace response head declares, or "".
+std::string boundary_of(const std::string &head) {
+  const std::string key = "boundary=";
+  const size_t at = head.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = head.find_first_of("\r\n;", at);
+  return head.substr(at + key.size(), end - at - key.size());
+}
 
 bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
@@ -157,9 +164,8 @@ struct Sink {
 // Splits a multipart/x-mixed-replace body into its parts as the bytes arrive.
 class MjpegParser {
  public:
-  explicit MjpegParser(std::function<void(Bytes)> on_part)
-      : on_part_(std::move(on_part)), opening_(std::string("--") + kBoundary + "\r\n"),
-        delimiter_(std::string("\r\n--") + kBoundary) {}
+  MjpegParser(const std::string &boundary, std::function<void(Bytes)> on_part)
+      : on_part_(std::move(on_part)), opening_("--" + boundary + "\r\n"), delimiter_("\r\n--" + boundary) {}
 
   // False once the bytes are not what the format says.
   bool feed(const uint8_t *data, size_t n) {
@@ -244,6 +250,7 @@ struct MjpegClient {
   std::atomic<bool> eof{false};
   std::mutex lock;
   Bytes last_bytes;  // the stream's last bytes, for its end
+  std::string boundary;  // from the response head
 
   MjpegClient() = default;
   MjpegClient(const MjpegClient &) = delete;
@@ -274,6 +281,7 @@ struct MjpegClient {
       buf.push_back(byte);
     }
     head.assign(buf.begin(), buf.end());
+    boundary = boundary_of(head);
     int status = 0;
     sscanf(head.c_str(), "HTTP/1.1 %d", &status);
     return status;
@@ -290,7 +298,7 @@ struct MjpegClient {
   // Reads until EOF on a thread; `check` judges each part (true: as expected).
   void read_parts(std::function<bool(size_t, const Bytes &)> check) {
     reader = std::thread([this, check] {
-      MjpegParser parser([&](Bytes part) {
+      MjpegParser parser(boundary, [&](Bytes part) {
         if (!check(parts, part)) bad_parts++;
         parts++;
       });
@@ -512,12 +520,15 @@ void test_mjpeg_with_curl_parses_into_full_jpegs_at_the_source_rate() {
   const auto *head_data = static_cast<const char *>(g_bytes_get_data(head, &head_size));
   const std::string headers(head_data, head_size);
   g_assert_true(contains(headers, "HTTP/1.1 200"));
-  g_assert_true(contains(headers, std::string("Content-Type: multipart/x-mixed-replace; boundary=") + kBoundary));
+  g_assert_true(contains(headers, "Content-Type: multipart/x-mixed-replace; boundary="));
+  // At least 128 random bits, so that no frame can know it.
+  const std::string boundary = boundary_of(headers);
+  g_assert_cmpuint(boundary.size(), >=, 32);
   g_assert_true(contains(headers, "Cache-Control: no-store"));
 
   size_t parts = 0, bad = 0;
   Bytes first;
-  MjpegParser parser([&](Bytes part) {
+  MjpegParser parser(boundary, [&](Bytes part) {
     if (!is_full_jpeg(part)) bad++;
     if (parts++ == 0) first = std::move(part);
   });
@@ -605,7 +616,7 @@ void test_stopping_ends_the_mjpeg_stream_with_its_closing_delimiter() {
   g_assert_cmpuint(client.bad_parts, ==, 0);
   g_assert_false(client.malformed);
   std::lock_guard<std::mutex> l(client.lock);
-  const std::string delimiter = std::string("\r\n--") + kBoundary + "--\r\n";
+  const std::string delimiter = "\r\n--" + client.boundary + "--\r\n";
   const std::string end(client.last_bytes.end() - delimiter.size(), client.last_bytes.end());
   g_assert_cmpstr(end.c_str(), ==, delimiter.c_str());
 }
@@ -722,11 +733,12 @@ void test_stats_and_metrics_count_one_viewer_of_each_kind() {
 void test_requests_outside_path_and_switched_off_endpoints_get_404() {
   Sink sink;
   for (const char *outside : {"/snapshot.jpg", "/stream.mjpeg", "/stats.json", "/metrics", "/other/stream.mjpeg",
-                              "/camerax/snapshot.jpg", "/camer/snapshot.jpg", "/camera/nothing", "/camera/",
+                              "/camerax/snapshot.jpg", "/camer/snapshot.jpg", "/camera/nothing",
                               "/camera/snapshot.jpg/x", "/camera/sub/metrics", "/CAMERA/metrics"}) {
     const int status = testutil::http_get(sink.port, outside);
     if (status != 404) g_error("GET %s gave %d, not 404", outside, status);
   }
+  g_assert_cmpint(testutil::http_get(sink.port, "/camera/"), ==, 200);  // the page, as at /camera
   g_assert_cmpint(testutil::http_get(sink.port, "/camera/snapshot.jpg"), ==, 503);  // no frame yet
   g_assert_cmpint(testutil::http_get(sink.port, "/camera/stats.json"), ==, 200);
   g_assert_cmpint(testutil::http_get(sink.port, "/camera/metrics"), ==, 200);

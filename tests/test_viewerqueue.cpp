@@ -10,6 +10,7 @@
 #include "viewerqueue.h"
 #include "wsframe.h"
 
+using imagestream::DeliveryLimits;
 using imagestream::Span;
 using imagestream::ViewerQueue;
 using imagestream::WireMessage;
@@ -32,6 +33,16 @@ struct TestMessage : WireMessage {
 };
 
 WireMessageRef message(uint8_t tag, size_t n = 4) { return std::make_shared<TestMessage>(tag, n); }
+
+// A frame that arrived at `arrival_ms` of stream time; a delta frame when `delta`.
+WireMessageRef frame_at(uint8_t tag, int64_t arrival_ms, bool delta = false) {
+  auto m = std::make_shared<TestMessage>(tag, 4);
+  m->arrival_us = arrival_ms * 1000;
+  m->delta = delta;
+  return m;
+}
+
+DeliveryLimits frames(size_t n) { return {n, 0, 0}; }
 
 // Writes everything the queue has, at most `chunk` bytes per write; returns the bytes.
 Bytes drain(ViewerQueue &q, size_t chunk = SIZE_MAX) {
@@ -63,7 +74,7 @@ void expect_tags(const Bytes &wire, const std::string &want) {
 }
 
 void test_queue_delivers_in_order_when_viewer_keeps_up() {
-  ViewerQueue q(2);
+  ViewerQueue q(frames(2));
   for (char c : std::string("abcdef")) {
     g_assert_cmpuint(q.push_frame(message(c)), ==, 0);
     expect_tags(drain(q), std::string(1, c));
@@ -75,7 +86,7 @@ void test_queue_delivers_in_order_when_viewer_keeps_up() {
 }
 
 void test_queue_newest_frame_wins_when_viewer_falls_behind() {
-  ViewerQueue q(2);
+  ViewerQueue q(frames(2));
   size_t dropped = 0;
   for (char c : std::string("abcdefg")) dropped += q.push_frame(message(c));
   g_assert_cmpuint(dropped, ==, 5);
@@ -85,7 +96,7 @@ void test_queue_newest_frame_wins_when_viewer_falls_behind() {
 }
 
 void test_queue_never_cuts_the_message_being_written() {
-  ViewerQueue q(1);
+  ViewerQueue q(frames(1));
   q.push_frame(message('a'));
   Span spans[imagestream::kMaxSpans];
   g_assert_cmpint(q.next(spans), ==, 2);
@@ -101,7 +112,7 @@ void test_queue_never_cuts_the_message_being_written() {
 }
 
 void test_queue_memory_bounded_whatever_the_viewer_does() {
-  ViewerQueue q(3);
+  ViewerQueue q(frames(3));
   std::weak_ptr<const WireMessage> first;
   for (int i = 0; i < 10000; i++) {
     auto m = message('x', 100);
@@ -115,7 +126,7 @@ void test_queue_memory_bounded_whatever_the_viewer_does() {
 }
 
 void test_queue_control_frames_go_between_messages() {
-  ViewerQueue q(4);
+  ViewerQueue q(frames(4));
   q.push_frame(message('a'));
   q.push_frame(message('b'));
   Span spans[imagestream::kMaxSpans];
@@ -134,7 +145,7 @@ void test_queue_control_frames_go_between_messages() {
 }
 
 void test_queue_headers_first_and_never_dropped() {
-  ViewerQueue q(1);
+  ViewerQueue q(frames(1));
   q.push_header(message('h'));
   q.push_header(message('i'));
   q.push_frame(message('a'));
@@ -143,7 +154,7 @@ void test_queue_headers_first_and_never_dropped() {
 }
 
 void test_queue_close_drops_waiting_and_goes_last() {
-  ViewerQueue q(4);
+  ViewerQueue q(frames(4));
   q.push_frame(message('a'));
   q.push_frame(message('b'));
   Span spans[imagestream::kMaxSpans];
@@ -160,14 +171,94 @@ void test_queue_close_drops_waiting_and_goes_last() {
   g_assert_cmpuint(q.frames_dropped(), ==, 1);
 }
 
-void test_queue_limit_change_keeps_newest() {
-  ViewerQueue q(4);
-  for (char c : std::string("abcd")) q.push_frame(message(c));
-  q.set_max_waiting(2);
+// Bytes waiting (header and payload: 6 per message here) past the limit drop
+// the oldest; a frame bigger than the whole allowance still goes.
+void test_queue_byte_limit_drops_oldest_and_keeps_the_newest() {
+  ViewerQueue q({0, 13, 0});
+  for (char c : std::string("abcde")) q.push_frame(message(c));
+  g_assert_cmpuint(q.waiting_bytes(), ==, 12);
+  expect_tags(drain(q), "de");
+  g_assert_cmpuint(q.frames_dropped(), ==, 3);
+  q.push_frame(message('x', 100));
+  g_assert_cmpuint(q.waiting_frames(), ==, 1);
+  g_assert_cmpuint(drain(q).size(), ==, 102);
+}
+
+// The time limit is stream time: from the oldest waiting frame's arrival to
+// the newest's, not the time the queue was asked.
+void test_queue_time_limit_spans_oldest_to_newest_arrival() {
+  ViewerQueue q({0, 0, 15 * 1000});
+  q.push_frame(frame_at('a', 0));
+  q.push_frame(frame_at('b', 10));
+  q.push_frame(frame_at('c', 20));
+  q.push_frame(frame_at('d', 30));
   expect_tags(drain(q), "cd");
-  q.set_max_waiting(3);
-  for (char c : std::string("efgh")) q.push_frame(message(c));
-  expect_tags(drain(q), "fgh");
+  g_assert_cmpuint(q.frames_dropped(), ==, 2);
+}
+
+// Without limits every frame waits, in order: the ring grows as needed.
+void test_queue_without_limits_keeps_every_frame_in_order() {
+  ViewerQueue q({0, 0, 0});
+  std::string all;
+  for (int i = 0; i < 300; i++) {
+    all += static_cast<char>('A' + i % 26);
+    q.push_frame(message(all.back()));
+  }
+  expect_tags(drain(q), all);
+  g_assert_cmpuint(q.frames_dropped(), ==, 0);
+}
+
+// Encoded video: a dropped frame takes the deltas that need it along, and
+// deltas arriving after are dropped until a key frame; the viewer never gets
+// a delta whose reference it did not get. (Upper case: key frames.)
+void test_queue_never_sends_a_delta_after_a_dropped_frame() {
+  ViewerQueue q(frames(3));
+  q.push_frame(frame_at('A', 0));
+  q.push_frame(frame_at('b', 1, true));
+  q.push_frame(frame_at('c', 2, true));
+  q.push_frame(frame_at('d', 3, true));  // 4 waiting: A goes, and b, c, d with it
+  g_assert_cmpuint(q.waiting_frames(), ==, 0);
+  g_assert_cmpuint(q.push_frame(frame_at('e', 4, true)), ==, 1);
+  q.push_frame(frame_at('F', 5));
+  q.push_frame(frame_at('g', 6, true));
+  expect_tags(drain(q), "Fg");
+  g_assert_cmpuint(q.frames_dropped(), ==, 5);
+  // Caught up again: deltas flow.
+  q.push_frame(frame_at('h', 7, true));
+  expect_tags(drain(q), "h");
+}
+
+// In a stream with delta frames a key frame replaces the frames waiting: the
+// newest group of pictures wins, and latency drops back at once.
+void test_queue_key_frame_replaces_the_waiting_frames() {
+  ViewerQueue q(frames(4));
+  Span spans[imagestream::kMaxSpans];
+  q.push_frame(frame_at('A', 0));
+  q.next(spans);  // A in flight; key frames replace waiting frames only
+  q.written(1);   // in a stream already known to have deltas
+  q.push_frame(frame_at('b', 1, true));
+  q.push_frame(frame_at('c', 2, true));
+  q.push_frame(frame_at('D', 3));  // replaces b and c: the newest group of pictures wins
+  q.push_frame(frame_at('e', 4, true));
+  const Bytes wire = drain(q);
+  expect_tags(Bytes(wire.begin() + 5, wire.end()), "De");
+  g_assert_cmpuint(q.frames_dropped(), ==, 2);
+}
+
+// The time without progress is the queue's too: blocked writes start it,
+// any byte written ends it.
+void test_queue_stalls_only_without_progress() {
+  ViewerQueue q(frames(2));
+  q.push_frame(message('a'));
+  g_assert_false(q.stalled(1000, 10));
+  q.blocked(1000);
+  q.blocked(1005);  // the first blocked write counts
+  g_assert_false(q.stalled(1010, 10));
+  g_assert_true(q.stalled(1011, 10));
+  Span spans[imagestream::kMaxSpans];
+  q.next(spans);
+  q.written(1);
+  g_assert_false(q.stalled(5000, 10));
 }
 
 // --- framing ---
@@ -347,25 +438,20 @@ void test_reader_survives_random_bytes() {
   }
 }
 
-// A message with a trailer (an MJPEG part and its next boundary) goes out
-// whole, in order, whatever the writes take, and counts as one frame.
-void test_queue_trailer_goes_right_after_the_payload() {
-  struct Part : WireMessage {
-    explicit Part(uint8_t tag) : body(5, tag) {
-      payload = body.data();
-      payload_size = body.size();
-      trailer = reinterpret_cast<const uint8_t *>("|T|");
-      trailer_size = 3;
-    }
-    Bytes body;
-  };
+// With a part trailer (MJPEG), frames go out as their payload and the
+// trailer, without their WebSocket header, whole and in order whatever the
+// writes take; control messages go as they are.
+void test_queue_part_trailer_follows_each_frame_payload() {
+  static const char trailer[] = "|T|";
   for (size_t chunk : {size_t{1}, size_t{2}, size_t{4}, size_t{7}, SIZE_MAX}) {
-    ViewerQueue q(2);
-    q.push_frame(std::make_shared<Part>('a'));
-    q.push_frame(std::make_shared<Part>('b'));
+    ViewerQueue q(frames(2));
+    q.set_part_trailer(reinterpret_cast<const uint8_t *>(trailer), 3);
+    q.push_control(std::make_shared<imagestream::OwnedMessage>(std::string("<first>")));
+    q.push_frame(message('a', 5));
+    q.push_frame(message('b', 5));
     const Bytes wire = drain(q, chunk);
     const std::string text(wire.begin(), wire.end());
-    g_assert_cmpstr(text.c_str(), ==, "aaaaa|T|bbbbb|T|");
+    g_assert_cmpstr(text.c_str(), ==, "<first>aaaaa|T|bbbbb|T|");
     g_assert_cmpuint(q.frames_sent(), ==, 2);
     g_assert_cmpuint(q.bytes_sent(), ==, wire.size());
     g_assert_true(q.empty());
@@ -387,8 +473,18 @@ int main(int argc, char **argv) {
   g_test_add_func("/viewerqueue/control-frames-go-between-messages", test_queue_control_frames_go_between_messages);
   g_test_add_func("/viewerqueue/headers-first-and-never-dropped", test_queue_headers_first_and_never_dropped);
   g_test_add_func("/viewerqueue/close-drops-waiting-and-goes-last", test_queue_close_drops_waiting_and_goes_last);
-  g_test_add_func("/viewerqueue/limit-change-keeps-newest", test_queue_limit_change_keeps_newest);
-  g_test_add_func("/viewerqueue/trailer-goes-right-after-the-payload", test_queue_trailer_goes_right_after_the_payload);
+  g_test_add_func("/viewerqueue/byte-limit-drops-oldest-and-keeps-the-newest",
+                  test_queue_byte_limit_drops_oldest_and_keeps_the_newest);
+  g_test_add_func("/viewerqueue/time-limit-spans-oldest-to-newest-arrival",
+                  test_queue_time_limit_spans_oldest_to_newest_arrival);
+  g_test_add_func("/viewerqueue/without-limits-keeps-every-frame-in-order",
+                  test_queue_without_limits_keeps_every_frame_in_order);
+  g_test_add_func("/viewerqueue/never-sends-a-delta-after-a-dropped-frame",
+                  test_queue_never_sends_a_delta_after_a_dropped_frame);
+  g_test_add_func("/viewerqueue/key-frame-replaces-the-waiting-frames-of-a-video-stream", test_queue_key_frame_replaces_the_waiting_frames);
+  g_test_add_func("/viewerqueue/stalls-only-without-progress", test_queue_stalls_only_without_progress);
+  g_test_add_func("/viewerqueue/part-trailer-follows-each-frame-payload",
+                  test_queue_part_trailer_follows_each_frame_payload);
   g_test_add_func("/wsframe/header-sizes-at-each-length-boundary", test_header_sizes_at_each_length_boundary);
   g_test_add_func("/wsframe/close-frame-carries-code-and-reason", test_close_frame_carries_code_and_reason);
   g_test_add_func("/wsframe/reader-unmasks-control-frames-in-any-split",

@@ -232,6 +232,7 @@ struct RawViewer {
 
 struct HttpResponse {
   int status = 0;
+  std::string headers;
   std::string content_type;
   std::string body;
 };
@@ -244,6 +245,7 @@ HttpResponse http_get(int port, const std::string &path) {
   g_assert_true(testutil::send_all(c.fd, req.data(), req.size()));
   HttpResponse r;
   r.status = c.read_head();
+  r.headers = c.headers;
   while (c.fill(5000)) {
   }
   r.body.assign(c.buffered.begin(), c.buffered.end());
@@ -602,27 +604,34 @@ void test_http_page_static_files_and_404s() {
   dir.write("root/camera/app.js", "// under the path's own name");
   Sink sink("document-root=" + dir.path + "/root");
 
-  HttpResponse r = http_get(sink.port, "/camera");
+  // The root's page lives at <path>/, so that its relative URLs stay under the path.
+  HttpResponse r = http_get(sink.port, "/camera?x=1");
+  g_assert_cmpint(r.status, ==, 301);
+  g_assert_true(r.headers.find("/camera/?x=1\r\n") != std::string::npos);
+  r = http_get(sink.port, "/camera/");
   g_assert_cmpint(r.status, ==, 200);
   g_assert_cmpstr(r.content_type.c_str(), ==, "text/html; charset=utf-8");
   g_assert_cmpstr(r.body.c_str(), ==, "<html>seed page</html>");
-  r = http_get(sink.port, "/worker.js");
+  r = http_get(sink.port, "/camera/worker.js");
   g_assert_cmpint(r.status, ==, 200);
   g_assert_true(g_str_has_prefix(r.content_type.c_str(), "text/javascript"));
   g_assert_cmpstr(r.body.c_str(), ==, "onmessage = () => {};");
-  r = http_get(sink.port, "/sub/style.css");
+  r = http_get(sink.port, "/camera/sub/style.css");
   g_assert_cmpint(r.status, ==, 200);
   g_assert_true(g_str_has_prefix(r.content_type.c_str(), "text/css"));
-  r = http_get(sink.port, "/sub/pic.png");
+  r = http_get(sink.port, "/camera/sub/pic.png");
   g_assert_cmpstr(r.content_type.c_str(), ==, "image/png");
-  r = http_get(sink.port, "/sub/%73tyle.css");
+  r = http_get(sink.port, "/camera/sub/%73tyle.css");
   g_assert_cmpint(r.status, ==, 200);
-  r = http_get(sink.port, "/camera/app.js");  // beside the endpoints under the path
+  r = http_get(sink.port, "/camera/camera/app.js");
   g_assert_cmpint(r.status, ==, 200);
 
-  for (const char *bad : {"/nope", "/camera/x", "/../secret.txt", "/../../../../etc/passwd", "/%2e%2e/secret.txt",
-                          "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt", "/sub/..%2f..%2fsecret.txt",
-                          "/sub/%2e%2e/%2e%2e/secret.txt", "/sub", "/%00", "/sub/style.css%00.js"}) {
+  // Nothing of the root without the stream's path (its secret).
+  for (const char *bad : {"/nope", "/worker.js", "/index.html", "/sub/style.css", "/camera/x", "/camera/../secret.txt",
+                          "/camera/../../../../etc/passwd", "/camera/%2e%2e/secret.txt", "/camera/..%2fsecret.txt",
+                          "/camera/%2e%2e%2fsecret.txt", "/camera/sub/..%2f..%2fsecret.txt",
+                          "/camera/sub/%2e%2e/%2e%2e/secret.txt", "/camera/sub", "/camera/%00",
+                          "/camera/sub/style.css%00.js"}) {
     r = http_get(sink.port, bad);
     g_test_message("GET %s: %d", bad, r.status);
     // libsoup answers some malformed paths with 400 before the element sees them.
@@ -639,7 +648,7 @@ void test_http_page_static_files_and_404s() {
 
   // A keep-alive request still gets its connection closed by the server once
   // answered (libsoup 3.2 would otherwise hold idle connections forever).
-  for (const std::string &req : {std::string("GET /camera HTTP/1.1\r\nHost: x\r\n\r\n"),
+  for (const std::string &req : {std::string("GET /camera/ HTTP/1.1\r\nHost: x\r\n\r\n"),
                                  std::string("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")}) {
     RawViewer keepalive;
     keepalive.connect_to(sink.port);
@@ -798,9 +807,9 @@ void test_request_body_is_refused_without_being_kept() {
 #endif
 }
 
-// Regression: a client that sends half a request is cut off after viewer-timeout.
+// Regression: a client that sends half a request is cut off after request-timeout.
 void test_half_request_is_closed_after_timeout() {
-  Sink sink("viewer-timeout=1");
+  Sink sink("request-timeout=1");
   const int baseline = testutil::open_fds();
   int fd = testutil::tcp_connect(sink.port);
   g_assert_true(testutil::send_all(fd, "GET /camera HTTP/1.1\r\nHo", 24));

@@ -1,0 +1,518 @@
+#include "server.h"
+
+#include <algorithm>
+#include <future>
+#include <map>
+
+#include "endpoints.h"
+#include "responses.h"
+#include "tcp.h"
+
+GST_DEBUG_CATEGORY_EXTERN(websocketsink_debug);
+#define GST_CAT_DEFAULT websocketsink_debug
+
+namespace imagestream {
+
+namespace {
+
+constexpr guint kTickMs = 200;
+// Connections the kernel completes before the server thread accepts them: a
+// burst of viewers (a page reloaded by a thousand clients) must not overflow
+// the SYN queue and wait for TCP's 1 s retries.
+constexpr int kListenBacklog = 1024;
+
+// The servers of this process, by "host:port" (the port as listened on).
+struct Registry {
+  std::mutex lock;  // guards `ports`; held while a server starts or stops
+  struct Entry {
+    std::shared_ptr<Server> server;
+    PortConfig config;
+    int users = 0;
+  };
+  std::map<std::string, Entry> ports;
+};
+Registry &registry() {
+  static Registry r;
+  return r;
+}
+std::string port_key(const std::string &host, int port) { return host + ":" + std::to_string(port); }
+
+// The setting two sinks on one port disagree on, or nullptr.
+const char *port_mismatch(const PortConfig &a, const PortConfig &b) {
+  if (a.tls_certificate != b.tls_certificate) return "tls-certificate";
+  if (a.tls_key != b.tls_key) return "tls-key";
+  if (a.request_timeout != b.request_timeout) return "request-timeout";
+  return nullptr;
+}
+
+gboolean wake_dispatch(GSource *source, GSourceFunc callback, gpointer data) {
+  g_source_set_ready_time(source, -1);
+  return callback(data);
+}
+GSourceFuncs wake_funcs = {nullptr, nullptr, wake_dispatch, nullptr, nullptr, nullptr};
+
+// What a connection being admitted as a viewer carries until its response
+// head is written. The stream may stop meanwhile, hence a weak reference.
+struct PendingViewer {
+  std::weak_ptr<Stream> stream;
+  std::string mjpeg_boundary;
+  std::string mjpeg_type;
+};
+const char *const kPendingKey = "imagestream-pending-viewer";
+
+// The socket under a taken connection (SoupIOStream over TLS or TCP).
+GSocket *socket_of(GIOStream *stream) {
+  GObjectPtr<GIOStream> base;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(stream), "base-iostream")) {
+    GIOStream *b = nullptr;
+    g_object_get(stream, "base-iostream", &b, nullptr);
+    base.reset(b);
+    stream = b;
+  }
+  GObjectPtr<GIOStream> tcp;
+  if (stream && G_IS_TLS_CONNECTION(stream)) {
+    GIOStream *t = nullptr;
+    g_object_get(stream, "base-io-stream", &t, nullptr);
+    tcp.reset(t);
+    stream = t;
+  }
+  return stream && G_IS_SOCKET_CONNECTION(stream) ? g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream))
+                                                   : nullptr;
+}
+
+// A request body is never wanted: refuse it before libsoup reads it into
+// memory (it keeps the whole body by default), and keep none of it.
+void refuse_body(SoupServerMessage *msg) {
+  soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  const SoupEncoding encoding = soup_message_headers_get_encoding(headers);
+  if (encoding == SOUP_ENCODING_CHUNKED ||
+      (encoding == SOUP_ENCODING_CONTENT_LENGTH && soup_message_headers_get_content_length(headers) > 0)) {
+    soup_server_message_set_status(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, nullptr);
+    close_after_response(msg);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<Server> Server::acquire(const PortConfig &config, std::string &error) {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> l(r.lock);
+  if (config.port != 0) {
+    auto it = r.ports.find(port_key(config.host, config.port));
+    if (it != r.ports.end()) {
+      if (const char *property = port_mismatch(it->second.config, config)) {
+        error = "Port " + std::to_string(config.port) + " is already served with another " + property +
+                ": websocketsinks sharing a port must set the same " + property;
+        return nullptr;
+      }
+      it->second.users++;
+      return it->second.server;
+    }
+  }
+  GObjectPtr<GTlsCertificate> certificate;
+  if (!config.tls_certificate.empty()) {
+    ErrorPtr err;
+    certificate.reset(config.tls_key.empty()
+                          ? g_tls_certificate_new_from_file(config.tls_certificate.c_str(), out(err))
+                          : g_tls_certificate_new_from_files(config.tls_certificate.c_str(), config.tls_key.c_str(),
+                                                             out(err)));
+    if (!certificate) {
+      error = "Cannot load TLS certificate " + config.tls_certificate + " (key " +
+              (config.tls_key.empty() ? std::string("in the same file") : config.tls_key) + "): " + err->message;
+      return nullptr;
+    }
+  } else if (!config.tls_key.empty()) {
+    error = "tls-key " + config.tls_key + " is set without tls-certificate: set both for https/wss";
+    return nullptr;
+  }
+  auto server = std::make_shared<Server>(config, std::move(certificate));
+  if (!server->start(error)) return nullptr;
+  auto &entry = r.ports[port_key(config.host, server->port())];
+  entry = {server, config, 1};
+  return server;
+}
+
+void Server::release(std::shared_ptr<Server> server) {
+  if (!server) return;
+  Registry &r = registry();
+  std::lock_guard<std::mutex> l(r.lock);
+  auto it = r.ports.find(port_key(server->config_.host, server->port()));
+  g_assert(it != r.ports.end() && it->second.server == server);
+  if (--it->second.users > 0) return;
+  r.ports.erase(it);
+  // Stopped under the registry's lock, so that a sink starting on this port
+  // meanwhile finds it free rather than still bound.
+  server->stop();
+}
+
+Server::Server(PortConfig config, GObjectPtr<GTlsCertificate> certificate)
+    : config_(std::move(config)), certificate_(std::move(certificate)) {}
+
+Server::~Server() { g_assert(!thread_.joinable()); }
+
+bool Server::start(std::string &error) {
+  thread_ = std::thread([this] { run(); });
+  std::unique_lock<std::mutex> l(start_lock_);
+  start_cond_.wait(l, [this] { return start_done_; });
+  error = start_error_;
+  if (error.empty()) return true;
+  l.unlock();
+  thread_.join();
+  return false;
+}
+
+void Server::stop() {
+  g_assert(mounts_.empty());
+  run_on_thread([this] { g_main_loop_quit(loop_.get()); });
+  thread_.join();
+}
+
+void Server::run_on_thread(const std::function<void()> &task) {
+  struct Call {
+    const std::function<void()> &task;
+    std::promise<void> done;
+  } call{task, {}};
+  auto finished = call.done.get_future();
+  g_main_context_invoke(
+      context_.get(),
+      [](gpointer data) -> gboolean {
+        auto *c = static_cast<Call *>(data);
+        c->task();
+        c->done.set_value();
+        return G_SOURCE_REMOVE;
+      },
+      &call);
+  finished.wait();
+}
+
+bool Server::mount(const std::shared_ptr<Stream> &stream, std::string &error) {
+  {
+    std::lock_guard<std::mutex> l(mounts_lock_);
+    for (const auto &m : mounts_) {
+      if (m->path().path == stream->path().path) {
+        error = "Path " + stream->path().path + " is already served on port " + std::to_string(port_) +
+                " by another websocketsink: give each stream its own path";
+        return false;
+      }
+    }
+    mounts_.push_back(stream);
+  }
+  run_on_thread([this, &stream] {
+    stream->attach(context_.get(), wake_source_.get());
+    served_.push_back(stream);
+  });
+  return true;
+}
+
+void Server::unmount(const std::shared_ptr<Stream> &stream) {
+  {
+    std::lock_guard<std::mutex> l(mounts_lock_);
+    mounts_.erase(std::remove(mounts_.begin(), mounts_.end(), stream), mounts_.end());
+  }
+  std::promise<void> stopped;
+  auto done = stopped.get_future();
+  run_on_thread([this, &stream, &stopped] {
+    served_.erase(std::remove(served_.begin(), served_.end(), stream), served_.end());
+    stream->stop([&stopped] { stopped.set_value(); });
+  });
+  done.wait();
+}
+
+void Server::run() {
+  g_main_context_push_thread_default(context_.get());
+  std::string error;
+  bool ok = listen(error);
+  if (ok) {
+    wake_source_.reset(g_source_new(&wake_funcs, sizeof(GSource)));
+    g_source_set_callback(
+        wake_source_.get(),
+        [](gpointer self) -> gboolean {
+          static_cast<Server *>(self)->wake();
+          return G_SOURCE_CONTINUE;
+        },
+        this, nullptr);
+    g_source_attach(wake_source_.get(), context_.get());
+    tick_source_.reset(g_timeout_source_new(kTickMs));
+    g_source_set_callback(
+        tick_source_.get(),
+        [](gpointer self) -> gboolean {
+          static_cast<Server *>(self)->tick();
+          return G_SOURCE_CONTINUE;
+        },
+        this, nullptr);
+    g_source_attach(tick_source_.get(), context_.get());
+  }
+  {
+    std::lock_guard<std::mutex> l(start_lock_);
+    start_error_ = error;
+    start_done_ = true;
+  }
+  start_cond_.notify_one();
+
+  if (ok) g_main_loop_run(loop_.get());
+  if (soup_) soup_server_disconnect(soup_.get());
+  listeners_.clear();
+  connections_.clear();
+  soup_.reset();
+  wake_source_.reset();
+  tick_source_.reset();
+  // Let the closed connections' pending callbacks run and free them here.
+  while (g_main_context_iteration(context_.get(), FALSE)) {
+  }
+  g_main_context_pop_thread_default(context_.get());
+}
+
+// The server accepts on its own listeners (accept_connections), bound with a
+// backlog for a crowd: libsoup's own listen() keeps GLib's default of 10, and
+// libsoup 3.2's listener loses a GSocket object on every connection.
+bool Server::listen(std::string &error) {
+  soup_.reset(static_cast<SoupServer *>(
+      g_object_new(SOUP_TYPE_SERVER, "server-header", "imagestream", "tls-certificate", certificate_.get(), nullptr)));
+  // libsoup would compress every JPEG once per viewer.
+  soup_server_remove_websocket_extension(soup_.get(), SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+  g_signal_connect(soup_.get(), "request-started", G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer) {
+                     g_signal_connect(msg, "got-headers", G_CALLBACK(refuse_body), nullptr);
+                   }),
+                   nullptr);
+  soup_server_add_handler(
+      soup_.get(), nullptr,
+      [](SoupServer *, SoupServerMessage *msg, const char *path, GHashTable *, gpointer self) {
+        static_cast<Server *>(self)->request(msg, path);
+      },
+      this, nullptr);
+
+  Listeners listening;
+  error = listen_tcp(config_.host, config_.port, kListenBacklog, listening);
+  if (!error.empty()) return false;
+  for (auto &socket : listening.sockets) {
+    SourcePtr source(g_socket_create_source(socket.get(), G_IO_IN, nullptr));
+    g_source_set_callback(source.get(), G_SOURCE_FUNC(+[](GSocket *listener, GIOCondition, gpointer self) -> gboolean {
+                            static_cast<Server *>(self)->accept_connections(listener);
+                            return G_SOURCE_CONTINUE;
+                          }),
+                          this, nullptr);
+    g_source_attach(source.get(), context_.get());
+    listeners_.push_back({std::move(socket), std::move(source)});
+  }
+  port_ = listening.port;
+  GST_INFO("listening on %s port %d (%s)", config_.host.c_str(), port_.load(), tls() ? "https/wss" : "http/ws");
+  return true;
+}
+
+void Server::accept_connections(GSocket *listener) {
+  const int64_t timeout = int64_t{config_.request_timeout} * G_USEC_PER_SEC;
+  for (;;) {
+    ErrorPtr err;
+    GObjectPtr<GSocket> socket(g_socket_accept(listener, nullptr, out(err)));
+    if (!socket) {
+      if (!g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        GST_WARNING("accept failed: %s", err->message);
+      return;
+    }
+    GObjectPtr<GIOStream> stream(G_IO_STREAM(g_socket_connection_factory_create_connection(socket.get())));
+    if (certificate_) {
+      GIOStream *tls = g_tls_server_connection_new(stream.get(), certificate_.get(), out(err));
+      if (!tls) {
+        GST_WARNING("TLS connection failed: %s", err->message);
+        continue;
+      }
+      stream.reset(tls);
+    }
+    GObjectPtr<GSocketAddress> local(g_socket_get_local_address(socket.get(), nullptr));
+    GObjectPtr<GSocketAddress> remote(g_socket_get_remote_address(socket.get(), nullptr));
+    if (!local || !remote) continue;  // already gone
+    // Tracked first: libsoup may serve a request that is already there, and
+    // hand the connection to a viewer, before accept_iostream() returns.
+    const int64_t deadline = timeout ? g_get_monotonic_time() + timeout : G_MAXINT64;
+    connections_.push_back({GObjectPtr<GSocket>(G_SOCKET(g_object_ref(socket.get()))), deadline});
+    if (!soup_server_accept_iostream(soup_.get(), stream.get(), local.get(), remote.get(), out(err))) {
+      GST_DEBUG("connection lost before it was served: %s", err->message);
+      g_socket_close(socket.get(), nullptr);  // forgotten at the next tick
+    }
+  }
+}
+
+// Ends connections that are not viewers and outlived their deadline, and
+// forgets those that libsoup has closed.
+void Server::expire_connections(int64_t now) {
+  auto gone = std::remove_if(connections_.begin(), connections_.end(), [now](const Connection &c) {
+    if (g_socket_is_closed(c.socket.get())) return true;
+    if (now <= c.deadline) return false;
+    g_socket_shutdown(c.socket.get(), TRUE, TRUE, nullptr);  // libsoup sees the end and closes it
+    return true;
+  });
+  connections_.erase(gone, connections_.end());
+}
+
+// A viewer now: its own timeout applies, not the request's.
+void Server::forget_connection(GSocket *socket) {
+  connections_.erase(std::remove_if(connections_.begin(), connections_.end(),
+                                    [socket](const Connection &c) { return c.socket.get() == socket; }),
+                     connections_.end());
+}
+
+void Server::request(SoupServerMessage *msg, const char *path) {
+  const std::string request_path = path;
+  std::shared_ptr<Stream> stream;
+  PathMatch match;
+  for (const auto &s : served_) {
+    match = match_stream_path(s->path(), request_path);
+    if (match.kind != PathMatch::None) {
+      stream = s;
+      break;
+    }
+  }
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  if (stream && match.kind == PathMatch::Stream && soup_message_headers_header_contains(headers, "Upgrade", "websocket")) {
+    accept_upgrade(*stream, msg);
+    return;
+  }
+  close_after_response(msg);
+  const char *method = soup_server_message_get_method(msg);
+  if (strcmp(method, SOUP_METHOD_GET) != 0 && strcmp(method, SOUP_METHOD_HEAD) != 0) {
+    soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
+    return;
+  }
+  if (!stream) {
+    soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+    return;
+  }
+  if (match.kind == PathMatch::Stream) {
+    serve_page(*stream, msg);
+    return;
+  }
+  const StreamSettings settings = stream->settings();
+  if (const EndpointInfo *endpoint = find_endpoint(match.rest.c_str())) {
+    switch (endpoint->id) {
+      case Endpoint::Snapshot:
+        if (!settings.enable_snapshot) break;
+        serve_snapshot(*stream, msg);
+        return;
+      case Endpoint::Mjpeg:
+        if (!settings.enable_mjpeg) break;
+        accept_mjpeg(*stream, msg);
+        return;
+      case Endpoint::Stats:
+      case Endpoint::Metrics:
+        if (!settings.enable_stats) break;
+        serve_stats(*stream, msg, endpoint->id);
+        return;
+    }
+  }
+  if (!serve_file(*stream, msg, match.rest)) soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+}
+
+// Why `msg` may not become a viewer of `stream` now (and its status), or nullptr.
+const char *Server::refusal(Stream &stream, SoupServerMessage *msg, guint *status) {
+  const StreamSettings settings = stream.settings();
+  *status = SOUP_STATUS_SERVICE_UNAVAILABLE;
+  if (stream.stopping()) return "stopping";
+  const bool websocket = soup_message_headers_header_contains(soup_server_message_get_request_headers(msg),
+                                                              "Upgrade", "websocket");
+  const char *origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
+  if (websocket && !origin_allowed(settings.allowed_origins, origin)) {
+    *status = SOUP_STATUS_FORBIDDEN;
+    return "origin not allowed";
+  }
+  if (settings.max_viewers && stream.viewers_and_pending() >= settings.max_viewers) return "max-viewers reached";
+  return nullptr;
+}
+
+void Server::refuse(Stream &stream, SoupServerMessage *msg, guint status, const char *reason) {
+  soup_server_message_set_status(msg, status, nullptr);
+  close_after_response(msg);
+  stream.refuse(peer_address(soup_server_message_get_remote_address(msg)), reason);
+}
+
+void Server::accept_upgrade(Stream &stream, SoupServerMessage *msg) {
+  if (!soup_websocket_server_check_handshake(msg, nullptr, nullptr, nullptr, nullptr)) {
+    // Answers the bad handshake with the right error status.
+    soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr);
+    close_after_response(msg);
+    return;
+  }
+  guint status;
+  if (const char *reason = refusal(stream, msg, &status)) {
+    refuse(stream, msg, status, reason);
+    return;
+  }
+  // No extensions: no deflate.
+  if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr)) return;
+  await_response_head(stream, msg, ViewerKind::WebSocket, "wrote-informational");
+}
+
+// libsoup writes the response head; the connection is taken once it is
+// written (as after a WebSocket upgrade), and from then on the client is a
+// viewer like any other, written by the same code.
+void Server::accept_mjpeg(Stream &stream, SoupServerMessage *msg) {
+  guint status;
+  if (const char *reason = refusal(stream, msg, &status)) {
+    refuse(stream, msg, status, reason);
+    return;
+  }
+  const std::string boundary = start_mjpeg_response(stream, msg);
+  if (strcmp(soup_server_message_get_method(msg), SOUP_METHOD_HEAD) == 0) return;
+  await_response_head(stream, msg, ViewerKind::Mjpeg, "wrote-headers");
+  static_cast<PendingViewer *>(g_object_get_data(G_OBJECT(msg), kPendingKey))->mjpeg_boundary = boundary;
+}
+
+void Server::await_response_head(Stream &stream, SoupServerMessage *msg, ViewerKind kind, const char *signal) {
+  auto pending = std::make_unique<PendingViewer>(PendingViewer{stream.weak_from_this(), "", stream.content_type()});
+  g_object_set_data_full(G_OBJECT(msg), kPendingKey, pending.release(),
+                         [](gpointer p) { delete static_cast<PendingViewer *>(p); });
+  stream.pending_added();
+  if (kind == ViewerKind::WebSocket) {
+    g_signal_connect(msg, signal, G_CALLBACK(+[](SoupServerMessage *m, gpointer self) {
+                       if (soup_server_message_get_status(m) == SOUP_STATUS_SWITCHING_PROTOCOLS)
+                         static_cast<Server *>(self)->take_connection(m, ViewerKind::WebSocket);
+                     }),
+                     this);
+  } else {
+    g_signal_connect(msg, signal, G_CALLBACK(+[](SoupServerMessage *m, gpointer self) {
+                       static_cast<Server *>(self)->take_connection(m, ViewerKind::Mjpeg);
+                     }),
+                     this);
+  }
+  // Never taken: the client went away first.
+  g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage *m, gpointer self) {
+                     g_signal_handlers_disconnect_by_data(m, self);
+                     auto *p = static_cast<PendingViewer *>(g_object_get_data(G_OBJECT(m), kPendingKey));
+                     if (auto s = p->stream.lock()) s->pending_done();
+                   }),
+                   this);
+}
+
+// The response head is written: from here on the connection is the viewer's.
+void Server::take_connection(SoupServerMessage *msg, ViewerKind kind) {
+  g_signal_handlers_disconnect_by_data(msg, this);
+  auto *pending = static_cast<PendingViewer *>(g_object_get_data(G_OBJECT(msg), kPendingKey));
+  std::shared_ptr<Stream> stream = pending->stream.lock();
+  if (stream) stream->pending_done();
+  GObjectPtr<GIOStream> io(soup_server_message_steal_connection(msg));
+  GSocket *s = io ? socket_of(io.get()) : nullptr;
+  if (!s) return;
+  GObjectPtr<GSocket> socket(G_SOCKET(g_object_ref(s)));
+  forget_connection(s);
+  if (!stream || stream->stopping()) {
+    g_io_stream_close(io.get(), nullptr, nullptr);
+    return;
+  }
+  const StreamSettings settings = stream->settings();
+  Viewer::Options options{kind, tls(), settings.limits, settings.max_message_size, pending->mjpeg_boundary,
+                          pending->mjpeg_type};
+  stream->add_viewer(std::move(socket), std::move(io), options);
+}
+
+// Neither servicing nor a tick changes served_: only mount and unmount do.
+void Server::wake() {
+  for (auto &s : served_) s->service_scheduled();
+}
+
+void Server::tick() {
+  const int64_t now = g_get_monotonic_time();
+  expire_connections(now);
+  for (auto &s : served_) s->tick(now);
+}
+
+}  // namespace imagestream

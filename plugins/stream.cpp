@@ -1,0 +1,250 @@
+#include "stream.h"
+
+#include <algorithm>
+
+GST_DEBUG_CATEGORY_EXTERN(websocketsink_debug);
+#define GST_CAT_DEFAULT websocketsink_debug
+
+namespace imagestream {
+
+namespace {
+
+// How long stopping waits for viewers to take their close frame.
+constexpr guint kStopGraceMs = 1000;
+constexpr int64_t kFpsWindowUs = G_USEC_PER_SEC;
+
+}  // namespace
+
+Stream::Stream(StreamEvents &events, GstObject *log) : events_(events), log_object_(log) {}
+
+void Stream::configure(StreamPath path, std::string document_root) {
+  g_assert(!context_);
+  path_ = std::move(path);
+  document_root_ = std::move(document_root);
+}
+
+Stream::~Stream() { g_assert(viewers_.empty()); }
+
+GstDebugCategory *Stream::log() const { return websocketsink_debug; }
+
+void Stream::set_settings(const StreamSettings &settings) {
+  std::lock_guard<std::mutex> l(settings_lock_);
+  settings_ = settings;
+}
+
+StreamSettings Stream::settings() const {
+  std::lock_guard<std::mutex> l(settings_lock_);
+  return settings_;
+}
+
+StreamFigures Stream::figures(bool per_viewer) {
+  StreamFigures f;
+  std::shared_ptr<const ViewerList> list;
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    f.by_kind = retired_;
+    f.frames_in = frames_in_;
+    f.fps_in = fps_in_;
+    f.viewers_total = viewers_total_;
+    f.viewers_refused = viewers_refused_;
+    list = published_;
+  }
+  if (per_viewer) f.each.reserve(list->size());
+  for (const auto &v : *list) {
+    const auto k = static_cast<size_t>(v->kind);
+    f.viewers[k]++;
+    if (per_viewer) {
+      f.each.push_back(v->figures());
+      f.by_kind[k].add(f.each.back().totals);
+    } else {
+      f.by_kind[k].add(v->totals());
+    }
+  }
+  return f;
+}
+
+unsigned Stream::num_viewers() {
+  std::lock_guard<std::mutex> l(lock_);
+  return static_cast<unsigned>(published_->size());
+}
+
+WireMessageRef Stream::latest() {
+  std::lock_guard<std::mutex> l(lock_);
+  return latest_;
+}
+
+void Stream::deliver(WireMessageRef frame) {
+  std::shared_ptr<const ViewerList> viewers;
+  GSource *wake;
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    latest_ = frame;
+    frames_in_++;
+    viewers = published_;
+    wake = wake_;
+  }
+  bool need_wake = false;
+  for (const auto &v : *viewers) need_wake |= v->offer(frame);
+  // Valid after unlocking: see attach().
+  if (need_wake && wake) g_source_set_ready_time(wake, 0);
+}
+
+void Stream::set_headers(std::vector<WireMessageRef> headers) {
+  std::lock_guard<std::mutex> l(lock_);
+  headers_.swap(headers);
+}
+
+void Stream::forget_frames() {
+  // Declared before the lock, so destroyed after it is released: the last
+  // reference to a frame unrefs its buffer, which needs no lock of ours.
+  WireMessageRef latest;
+  std::vector<WireMessageRef> headers;
+  std::lock_guard<std::mutex> l(lock_);
+  latest.swap(latest_);
+  headers.swap(headers_);
+}
+
+void Stream::attach(GMainContext *context, GSource *wake) {
+  context_ = context;
+  stopping_ = false;
+  fps_since_ = g_get_monotonic_time();
+  std::lock_guard<std::mutex> l(lock_);
+  wake_ = wake;
+  fps_frames_in_ = frames_in_;
+}
+
+void Stream::refuse(const std::string &address, const char *reason) {
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    viewers_refused_++;
+  }
+  GST_INFO_OBJECT(log_object_, "refused viewer %s: %s", address.c_str(), reason);
+  events_.viewer_removed(address, ViewerExit::Refused);
+}
+
+std::string Stream::content_type() {
+  std::lock_guard<std::mutex> l(lock_);
+  return content_type_;
+}
+
+void Stream::set_content_type(std::string type) {
+  std::lock_guard<std::mutex> l(lock_);
+  content_type_ = std::move(type);
+}
+
+void Stream::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> io, const Viewer::Options &options) {
+  auto v = std::make_shared<Viewer>(*this, context_, std::move(socket), std::move(io), options);
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    // Queued before the viewer is published, under the lock deliver() takes
+    // to replace latest_: the viewer gets either this frame here or the next
+    // one from deliver(), never a newer frame before an older one.
+    if (v->kind == ViewerKind::WebSocket) {
+      for (auto &h : headers_) v->push_header(h);
+    } else {
+      mjpeg_viewers_++;  // stream headers are for WebSocket decoders; an MJPEG part is a whole JPEG
+    }
+    if (latest_) v->push_frame(latest_);
+    auto list = std::make_shared<ViewerList>(*published_);
+    list->push_back(v);
+    published_ = std::move(list);
+    viewers_total_++;
+  }
+  viewers_.push_back(v);
+  GST_INFO_OBJECT(log_object_, "%s viewer %s connected", kind_name(v->kind), v->address.c_str());
+  events_.viewer_added(v->address);
+  v->start();
+}
+
+void Stream::remove_viewer(Viewer &v, ViewerExit exit) {
+  if (v.gone()) return;
+  auto keep = v.shared_from_this();
+  v.shut();
+  const Totals totals = v.totals();
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    retired_[static_cast<size_t>(v.kind)].add(totals);
+    if (v.kind == ViewerKind::Mjpeg) mjpeg_viewers_--;
+    auto list = std::make_shared<ViewerList>();
+    list->reserve(published_->size());
+    for (auto &other : *published_)
+      if (other.get() != &v) list->push_back(other);
+    published_ = std::move(list);
+  }
+  viewers_.erase(std::remove(viewers_.begin(), viewers_.end(), keep), viewers_.end());
+  GST_INFO_OBJECT(log_object_, "%s viewer %s removed: %s", kind_name(v.kind), v.address.c_str(), exit_name(exit));
+  events_.viewer_removed(v.address, exit);
+  if (stopping_ && viewers_.empty()) finish_stop();
+}
+
+void Stream::service_scheduled() {
+  // Back to front: servicing a viewer may remove it (and only it) from the
+  // list. No copy of the list: this runs once per frame.
+  for (size_t i = viewers_.size(); i-- > 0;) {
+    std::shared_ptr<Viewer> keep = viewers_[i];
+    keep->service(true);
+  }
+}
+
+void Stream::tick(int64_t now) {
+  const int64_t timeout = int64_t{settings().viewer_timeout} * G_USEC_PER_SEC;
+  if (now - fps_since_ >= kFpsWindowUs) {
+    std::lock_guard<std::mutex> l(lock_);
+    fps_in_ = static_cast<double>(frames_in_ - fps_frames_in_) * G_USEC_PER_SEC / (now - fps_since_);
+    fps_frames_in_ = frames_in_;
+    fps_since_ = now;
+  }
+  ViewerList list = viewers_;
+  for (auto &v : list) {
+    if (auto exit = v->tick(now, timeout)) remove_viewer(*v, *exit);
+  }
+}
+
+void Stream::stop(std::function<void()> done) {
+  stopping_ = true;
+  stopped_ = std::move(done);
+  ViewerList list = viewers_;
+  for (auto &v : list) v->close(ws::kGoingAway, ViewerExit::Stopped);
+  if (viewers_.empty()) {
+    finish_stop();
+    return;
+  }
+  stop_timer_.reset(g_timeout_source_new(kStopGraceMs));
+  g_source_set_callback(
+      stop_timer_.get(),
+      [](gpointer self) -> gboolean {
+        auto *stream = static_cast<Stream *>(self);
+        ViewerList left = stream->viewers_;
+        for (auto &v : left) stream->remove_viewer(*v, ViewerExit::Stopped);
+        return G_SOURCE_REMOVE;
+      },
+      this, nullptr);
+  g_source_attach(stop_timer_.get(), context_);
+}
+
+void Stream::finish_stop() {
+  // Closing may remove the last viewer before stop() looks.
+  if (!stopped_) return;
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    wake_ = nullptr;
+  }
+  stop_timer_.reset();
+  GMainContext *context = context_;
+  context_ = nullptr;
+  // Once `done` runs, the element may destroy this stream: it runs from the
+  // main loop, when no code of this stream is on the server thread's stack.
+  using Done = std::function<void()>;
+  GSource *idle = g_idle_source_new();
+  g_source_set_callback(
+      idle,
+      [](gpointer done) -> gboolean {
+        (*static_cast<Done *>(done))();
+        return G_SOURCE_REMOVE;
+      },
+      std::make_unique<Done>(std::move(stopped_)).release(), [](gpointer done) { delete static_cast<Done *>(done); });
+  g_source_attach(idle, context);
+  g_source_unref(idle);
+}
+
+}  // namespace imagestream

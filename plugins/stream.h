@@ -1,0 +1,144 @@
+// One stream (one websocketsink): its path, the fan-out of every frame to its
+// viewers, the viewer list, the most recent frame and the caps stream
+// headers, and its figures. Many streams may share one port's Server.
+//
+// Threads and locks. Per frame, deliver() (the sink's streaming thread)
+// takes `lock_` once (newest frame, viewer list), then each viewer's own lock
+// to queue the frame and write it (Viewer::offer); it wakes the server thread
+// once per frame, and only when some viewer needs it. Everything else runs on
+// the server thread: adding, servicing, closing and removing viewers. No lock
+// is held across a libsoup call or an event (signal) to the element.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "glibptr.h"
+#include "paths.h"
+#include "statsformat.h"
+#include "viewer.h"
+#include "viewerqueue.h"
+
+namespace imagestream {
+
+// The per-stream settings that may change while the stream runs (the
+// element's properties that are mutable in PLAYING).
+struct StreamSettings {
+  unsigned max_viewers = 0;  // WebSocket and MJPEG together; 0 = no limit
+  std::string allowed_origins;
+  DeliveryLimits limits;       // for viewers connecting afterwards
+  unsigned viewer_timeout = 0;  // seconds without progress before a viewer is closed; 0 = never
+  uint64_t max_message_size = 0;
+  bool enable_snapshot = true;
+  bool enable_mjpeg = true;
+  bool enable_stats = true;
+};
+
+// What a stream tells its element, on the server thread, with no lock held.
+class StreamEvents {
+ public:
+  virtual ~StreamEvents() = default;
+  virtual void viewer_added(const std::string &address) = 0;
+  virtual void viewer_removed(const std::string &address, ViewerExit exit) = 0;
+};
+
+class Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  // `log` is the element, for log lines only.
+  Stream(StreamEvents &events, GstObject *log);
+  Stream(const Stream &) = delete;
+  Stream &operator=(const Stream &) = delete;
+  ~Stream();
+
+  // Where the stream is served, and its document root (resolved, or empty).
+  // Set only while no server serves the stream.
+  void configure(StreamPath path, std::string document_root);
+  const StreamPath &path() const { return path_; }
+  const std::string &document_root() const { return document_root_; }
+  GstDebugCategory *log() const;
+  GstObject *log_object() const { return log_object_; }
+
+  // --- any thread ---
+  void set_settings(const StreamSettings &settings);
+  StreamSettings settings() const;
+  StreamFigures figures(bool per_viewer);
+  unsigned num_viewers();
+  WireMessageRef latest();
+  // The media type of the frames (from the caps), for snapshots and MJPEG parts.
+  std::string content_type();
+  void set_content_type(std::string type);
+
+  // --- the streaming thread ---
+  void deliver(WireMessageRef frame);
+  void set_headers(std::vector<WireMessageRef> headers);
+  // Lets go of the most recent frame and the headers (the sink stopped).
+  void forget_frames();
+
+  // --- the server thread ---
+  // Between attach and the end of stop(), deliver() wakes the server through
+  // `wake`; the server outlives that span (it stops only once every stream
+  // it serves has stopped), so deliver() may use the pointer after unlocking.
+  void attach(GMainContext *context, GSource *wake);
+  // Closes every viewer with 1001 and calls `done` once they are all gone,
+  // or after a grace period; the stream is idle afterwards.
+  void stop(std::function<void()> done);
+  bool stopping() const { return stopping_; }
+  // Viewers connected or being admitted, for max-viewers.
+  size_t viewers_and_pending() const { return viewers_.size() + pending_; }
+  void pending_added() { pending_++; }
+  void pending_done() { pending_--; }
+  // A request that could have become a viewer was refused for `reason`.
+  void refuse(const std::string &address, const char *reason);
+  // A connection whose response head (101, or MJPEG's 200) is written becomes a viewer.
+  void add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> io, const Viewer::Options &options);
+  void remove_viewer(Viewer &viewer, ViewerExit exit);
+  // Finishes the writes that deliver() asked for.
+  void service_scheduled();
+  void tick(int64_t now_us);
+
+ private:
+  using ViewerList = std::vector<std::shared_ptr<Viewer>>;
+
+  StreamPath path_{"/"};
+  std::string document_root_;
+  StreamEvents &events_;
+  GstObject *const log_object_;
+
+  mutable std::mutex settings_lock_;  // guards `settings_`
+  StreamSettings settings_;
+
+  std::mutex lock_;  // guards everything below, up to the server thread's part
+  // Replaced, never changed in place, so deliver() walks it without the lock.
+  std::shared_ptr<const ViewerList> published_ = std::make_shared<ViewerList>();
+  WireMessageRef latest_;
+  std::vector<WireMessageRef> headers_;
+  std::string content_type_ = "image/jpeg";
+  std::array<Totals, kViewerKinds> retired_;  // of the viewers that are gone, by kind
+  size_t mjpeg_viewers_ = 0;                  // in published_
+  uint64_t frames_in_ = 0;
+  double fps_in_ = 0;  // frames in per second over the last window, from the tick
+  uint64_t viewers_total_ = 0;
+  uint64_t viewers_refused_ = 0;
+  GSource *wake_ = nullptr;  // the server's wake-up source, between attach() and the end of stop()
+
+  // Server thread only.
+  GMainContext *context_ = nullptr;
+  ViewerList viewers_;  // the same viewers as published_
+  size_t pending_ = 0;  // admitted, response head not written yet
+  bool stopping_ = false;
+  std::function<void()> stopped_;  // stop()'s `done`
+  SourcePtr stop_timer_;
+  int64_t fps_since_ = 0;  // window of fps_in_
+  uint64_t fps_frames_in_ = 0;
+
+  void finish_stop();
+};
+
+}  // namespace imagestream
