@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian 12 machine lacks to build, run and test
-# imagestream: Debian packages (only those missing) and the npm packages of the
-# browser tests and the benchmark. Safe to run again.
+# Installs what a fresh Debian 12 machine lacks to build, run, test and package
+# (scripts/package.sh: debhelper) imagestream: Debian packages (only those
+# missing) and the npm packages of the browser tests and the benchmark. Safe to
+# run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ apt_packages=(
   screen openssl curl bc valgrind
   clang libclang-rt-14-dev
   chromium python3-tornado
+  debhelper dpkg-dev man-db
 )
 # Node.js 20 comes with this kind of machine; Debian's own is the fallback.
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
