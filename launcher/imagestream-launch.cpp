@@ -1,12 +1,13 @@
-// imagestream-launch: one relay, from cameras on a TCP port to browsers on a
+// imagestream-launch: one relay, from cameras on TCP ports to browsers on one
 // web port, as the pipeline
 //
-//   lengthprefixsrc ! [--filter elements] ! websocketsink
+//   lengthprefixsrc ! [--filter elements] ! websocketsink      (per camera)
 //
 // with the elements registered in-process, so the binary runs from the build
 // tree without GST_PLUGIN_PATH. It takes the original relay's positional
 // arguments (PORT WEB_PORT SECRET), so scripts/initiate_screen.sh can start it
-// in place of the Python scripts.
+// in place of the Python scripts; each --camera INGEST_PORT:SECRET adds one
+// more camera, served at its own secret path on the same web port.
 #include <glib-unix.h>
 #include <gst/gst.h>
 
@@ -14,8 +15,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gstimagestream.h"
+#include "endpoints.h"
 #include "glibptr.h"
 
 namespace {
@@ -37,10 +40,16 @@ constexpr const char *kAllInterfaces = "0.0.0.0";
 constexpr int kDefaultStatusInterval = 5;  // seconds
 constexpr int kUnset = -1;                 // a numeric option not given: the element's default
 
+// One camera: where it sends and where its viewers watch.
+struct CameraOptions {
+  int ingest_port;
+  std::string secret;
+};
+
 struct LaunchOptions {
-  int ingest_port = kDemoIngestPort;
+  // The positional camera first, then every --camera in order.
+  std::vector<CameraOptions> cameras;
   int web_port = kDemoWebPort;
-  std::string secret = kDemoSecret;
   std::string ingest_host = kAllInterfaces;
   std::string web_host = kAllInterfaces;
   std::string tls_certificate;
@@ -91,6 +100,7 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   g_autofree gchar *allowed_origins = nullptr;
   g_autofree gchar *document_root = nullptr;
   g_autofree gchar *filter = nullptr;
+  g_auto(GStrv) cameras = nullptr;
   gint64 max_frame_size = kUnset;
   int max_viewers = kUnset;
   int status_interval = kDefaultStatusInterval;
@@ -98,6 +108,9 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   gboolean version = FALSE;
 
   GOptionEntry entries[] = {
+      {"camera", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cameras,
+       "One more camera: it sends to INGEST_PORT, its viewers open http://HOST:WEB_PORT/SECRET (repeatable)",
+       "INGEST_PORT:SECRET"},
       {"ingest-host", 0, 0, G_OPTION_ARG_STRING, &ingest_host,
        "Address cameras connect to (default 0.0.0.0, all interfaces)", "HOST"},
       {"web-host", 0, 0, G_OPTION_ARG_STRING, &web_host,
@@ -148,14 +161,37 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   if (positional > 3) return usage_error("too many arguments; expected PORT WEB_PORT SECRET");
   if (positional < 3 && !(demo && positional == 0))
     return usage_error("expected PORT WEB_PORT SECRET (or --demo alone)");
+  CameraOptions first{kDemoIngestPort, kDemoSecret};
   if (positional == 3) {
-    if (!parse_port(argv[1], &options.ingest_port))
+    if (!parse_port(argv[1], &first.ingest_port))
       return usage_error(std::string("PORT must be a number from 0 to 65535, not \"") + argv[1] + "\"");
     if (!parse_port(argv[2], &options.web_port))
       return usage_error(std::string("WEB_PORT must be a number from 0 to 65535, not \"") + argv[2] + "\"");
-    options.secret = argv[3];
-    if (!valid_secret(options.secret))
-      return usage_error("SECRET must be letters, digits, '-', '_', '.' or '~', not \"" + options.secret + "\"");
+    first.secret = argv[3];
+    if (!valid_secret(first.secret))
+      return usage_error("SECRET must be letters, digits, '-', '_', '.' or '~', not \"" + first.secret + "\"");
+  }
+  options.cameras.push_back(first);
+  for (char **c = cameras; c && *c; c++) {
+    const char *colon = strchr(*c, ':');
+    CameraOptions camera{0, colon ? colon + 1 : ""};
+    const std::string port(*c, colon ? colon - *c : strlen(*c));
+    if (!colon || !parse_port(port.c_str(), &camera.ingest_port) || !valid_secret(camera.secret))
+      return usage_error(std::string("--camera takes INGEST_PORT:SECRET (a port number and a secret of letters, "
+                                     "digits, '-', '_', '.' or '~'), not \"") + *c + "\"");
+    options.cameras.push_back(camera);
+  }
+  for (size_t i = 0; i < options.cameras.size(); i++) {
+    const CameraOptions &a = options.cameras[i];
+    if (a.ingest_port && a.ingest_port == options.web_port)
+      return usage_error("camera port " + std::to_string(a.ingest_port) +
+                         " is also the web port: cameras and browsers need ports of their own");
+    for (size_t j = 0; j < i; j++) {
+      const CameraOptions &b = options.cameras[j];
+      if (a.secret == b.secret) return usage_error("two cameras have the secret \"" + a.secret + "\": give each its own");
+      if (a.ingest_port && a.ingest_port == b.ingest_port)
+        return usage_error("two cameras send to port " + std::to_string(a.ingest_port) + ": give each its own");
+    }
   }
 
   if (ingest_host) options.ingest_host = ingest_host;
@@ -207,6 +243,16 @@ std::string url_host(const std::string &host) {
   return host;
 }
 
+// One camera's part of the relay pipeline, and its counters at the previous
+// status line, for rates.
+struct CameraRelay {
+  CameraOptions options;
+  GstElement *ingest = nullptr;  // owned by the pipeline
+  GstElement *fanout = nullptr;  // owned by the pipeline
+  guint64 last_frames = 0;
+  guint64 last_bytes = 0;
+};
+
 // The relay pipeline (with --demo, also its test camera) and the main loop
 // that runs it until a signal or an error.
 class Relay {
@@ -222,9 +268,12 @@ class Relay {
   void stop();
 
  private:
+  Failure build_camera(CameraRelay &camera, size_t index);
+  Failure share_web_port();
   Failure start_demo_camera();
   Failure take_bus_error(GstElement *pipeline);
-  void print_addresses();
+  void print_addresses(const CameraRelay &camera);
+  std::string status_of(CameraRelay &camera, double seconds);
   void print_status();
   void on_bus_message(GstMessage *message);
 
@@ -236,16 +285,11 @@ class Relay {
 
   const LaunchOptions &options_;
   GObjectPtr<GstElement> pipeline_;
-  GstElement *ingest_ = nullptr;        // owned by pipeline_
-  GstElement *fanout_ = nullptr;        // owned by pipeline_
+  std::vector<CameraRelay> cameras_;
   GObjectPtr<GstElement> demo_camera_;  // only with --demo
   MainLoopPtr loop_;
   ExitCode exit_code_ = kExitOk;
-
-  // Counters at the previous status line, for rates.
-  guint64 last_frames_ = 0;
-  guint64 last_bytes_ = 0;
-  gint64 last_time_ = 0;
+  gint64 last_status_time_ = 0;
 };
 
 Failure Relay::build() {
@@ -254,42 +298,65 @@ Failure Relay::build() {
     if (!found) return runtime_error(std::string("element ") + factory + " is missing from this build");
   }
   pipeline_.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("imagestream"))));
-  ingest_ = gst_element_factory_make("lengthprefixsrc", "ingest");
-  fanout_ = gst_element_factory_make("websocketsink", "fanout");
-  gst_bin_add_many(GST_BIN(pipeline_.get()), ingest_, fanout_, nullptr);
-
-  set_property(ingest_, "host", options_.ingest_host);
-  set_property(ingest_, "port", std::to_string(options_.ingest_port));
-  if (options_.max_frame_size != kUnset)
-    set_property(ingest_, "max-frame-size", std::to_string(options_.max_frame_size));
-
-  set_property(fanout_, "host", options_.web_host);
-  set_property(fanout_, "port", std::to_string(options_.web_port));
-  set_property(fanout_, "path", "/" + options_.secret);
-  if (options_.max_viewers != kUnset) set_property(fanout_, "max-viewers", std::to_string(options_.max_viewers));
-  if (!options_.allowed_origins.empty()) set_property(fanout_, "allowed-origins", options_.allowed_origins);
-  if (!options_.document_root.empty()) set_property(fanout_, "document-root", options_.document_root);
-  if (!options_.tls_certificate.empty()) {
-    set_property(fanout_, "tls-certificate", options_.tls_certificate);
-    set_property(fanout_, "tls-key", options_.tls_key);
+  cameras_.resize(options_.cameras.size());
+  for (size_t i = 0; i < cameras_.size(); i++) {
+    cameras_[i].options = options_.cameras[i];
+    Failure failure = build_camera(cameras_[i], i);
+    if (failure.failed()) return failure;
   }
-  g_signal_connect(fanout_, "viewer-added", G_CALLBACK(on_viewer_added_cb), nullptr);
-  g_signal_connect(fanout_, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), nullptr);
+  return share_web_port();
+}
+
+Failure Relay::build_camera(CameraRelay &camera, size_t index) {
+  const std::string n = std::to_string(index);
+  camera.ingest = gst_element_factory_make("lengthprefixsrc", ("ingest" + n).c_str());
+  camera.fanout = gst_element_factory_make("websocketsink", ("fanout" + n).c_str());
+  gst_bin_add_many(GST_BIN(pipeline_.get()), camera.ingest, camera.fanout, nullptr);
+  GstElement *ingest = camera.ingest;
+  GstElement *fanout = camera.fanout;
+
+  set_property(ingest, "host", options_.ingest_host);
+  set_property(ingest, "port", std::to_string(camera.options.ingest_port));
+  if (options_.max_frame_size != kUnset)
+    set_property(ingest, "max-frame-size", std::to_string(options_.max_frame_size));
+
+  set_property(fanout, "host", options_.web_host);
+  set_property(fanout, "port", std::to_string(options_.web_port));
+  set_property(fanout, "path", "/" + camera.options.secret);
+  if (options_.max_viewers != kUnset) set_property(fanout, "max-viewers", std::to_string(options_.max_viewers));
+  if (!options_.allowed_origins.empty()) set_property(fanout, "allowed-origins", options_.allowed_origins);
+  if (!options_.document_root.empty()) set_property(fanout, "document-root", options_.document_root);
+  if (!options_.tls_certificate.empty()) {
+    set_property(fanout, "tls-certificate", options_.tls_certificate);
+    set_property(fanout, "tls-key", options_.tls_key);
+  }
+  g_signal_connect(fanout, "viewer-added", G_CALLBACK(on_viewer_added_cb), nullptr);
+  g_signal_connect(fanout, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), nullptr);
 
   if (options_.filter.empty()) {
-    if (!gst_element_link(ingest_, fanout_)) return runtime_error("cannot link lengthprefixsrc to websocketsink");
-  } else {
-    g_autoptr(GError) error = nullptr;
-    // FATAL_ERRORS: a misspelt property fails here rather than being ignored.
-    GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), TRUE, nullptr,
-                                                             GST_PARSE_FLAG_FATAL_ERRORS, &error);
-    if (!filter) return usage_error("--filter: " + std::string(error->message));
-    gst_object_set_name(GST_OBJECT(filter), "filter");
-    gst_bin_add(GST_BIN(pipeline_.get()), filter);
-    if (!gst_element_link_many(ingest_, filter, fanout_, nullptr))
-      return usage_error("--filter: '" + options_.filter + "' does not take and give one stream of frames");
+    if (!gst_element_link(ingest, fanout)) return runtime_error("cannot link lengthprefixsrc to websocketsink");
+    return {};
   }
+  g_autoptr(GError) error = nullptr;
+  // FATAL_ERRORS: a misspelt property fails here rather than being ignored.
+  GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), TRUE, nullptr,
+                                                           GST_PARSE_FLAG_FATAL_ERRORS, &error);
+  if (!filter) return usage_error("--filter: " + std::string(error->message));
+  gst_object_set_name(GST_OBJECT(filter), ("filter" + n).c_str());
+  gst_bin_add(GST_BIN(pipeline_.get()), filter);
+  if (!gst_element_link_many(ingest, filter, fanout, nullptr))
+    return usage_error("--filter: '" + options_.filter + "' does not take and give one stream of frames");
+  return {};
+}
 
+// Every camera's websocketsink serves its path on one web port: with
+// WEB_PORT 0, the first picks a free one and the others join it there.
+Failure Relay::share_web_port() {
+  if (cameras_.size() < 2 || options_.web_port != 0) return {};
+  if (gst_element_set_state(cameras_[0].fanout, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
+    return take_bus_error(pipeline_.get());
+  const std::string port = std::to_string(read_port(cameras_[0].fanout, "current-port"));
+  for (size_t i = 1; i < cameras_.size(); i++) set_property(cameras_[i].fanout, "port", port);
   return {};
 }
 
@@ -298,7 +365,7 @@ Failure Relay::build() {
 // it is told the real port (PORT may be 0).
 Failure Relay::start_demo_camera() {
   const std::string host = is_any_address(options_.ingest_host) ? "127.0.0.1" : options_.ingest_host;
-  const int port = read_port(ingest_, "current-port");
+  const int port = read_port(cameras_[0].ingest, "current-port");
   // timeoverlay ships in the Pango plugin, which not every install has; the
   // moving ball alone still shows that frames flow.
   g_autoptr(GstElementFactory) overlay = gst_element_factory_find("timeoverlay");
@@ -332,17 +399,20 @@ Failure Relay::start() {
     Failure failure = start_demo_camera();
     if (failure.failed()) return failure;
   }
-  print_addresses();
+  if (options_.demo)
+    g_print("demo: a test-pattern camera sends to port %d\n", read_port(cameras_[0].ingest, "current-port"));
+  for (const auto &camera : cameras_) print_addresses(camera);
   return {};
 }
 
-void Relay::print_addresses() {
-  const int ingest_port = read_port(ingest_, "current-port");
-  int web_port = read_port(fanout_, "current-port");
+// One camera's start-up lines: where it sends, and where its viewers watch.
+void Relay::print_addresses(const CameraRelay &camera) {
+  const int ingest_port = read_port(camera.ingest, "current-port");
+  int web_port = read_port(camera.fanout, "current-port");
   if (web_port == 0) web_port = options_.web_port;
   const bool tls = !options_.tls_certificate.empty();
   const std::string authority = url_host(options_.web_host) + ":" + std::to_string(web_port);
-  const std::string path = "/" + options_.secret;
+  const std::string path = "/" + camera.options.secret;
   // The ingest line shows the address as bound (0.0.0.0: every interface).
   const std::string &ingest_host = options_.ingest_host;
   const bool ipv6 = ingest_host.find(':') != std::string::npos;
@@ -351,27 +421,41 @@ void Relay::print_addresses() {
           tls ? "wss" : "ws", authority.c_str(), path.c_str());
   // The same stream for clients without WebSocket (websocketsink serves them under the path).
   const std::string base = std::string(tls ? "https" : "http") + "://" + authority + path;
-  g_print("snapshot: %s/snapshot.jpg\n", base.c_str());
-  g_print("mjpeg: %s/stream.mjpeg\n", base.c_str());
-  g_print("stats: %s/stats.json\n", base.c_str());
-  g_print("metrics: %s/metrics\n", base.c_str());
-  if (options_.demo) g_print("demo: a test-pattern camera sends to port %d\n", ingest_port);
+  for (const auto &endpoint : imagestream::kEndpoints)
+    g_print("%s: %s/%s\n", endpoint.label, base.c_str(), endpoint.name);
 }
 
+// "in 30.0 fps 1.20 MB/s, cameras 1, viewers 2, dropped 0 (slow viewers) 0 (ingest)"
+std::string Relay::status_of(CameraRelay &camera, double seconds) {
+  const guint64 frames = read_counter(camera.ingest, "frames-received");
+  const guint64 bytes = read_counter(camera.ingest, "bytes-received");
+  const double fps = seconds > 0 ? (frames - camera.last_frames) / seconds : 0;
+  const double mbps = seconds > 0 ? (bytes - camera.last_bytes) / seconds / 1e6 : 0;
+  camera.last_frames = frames;
+  camera.last_bytes = bytes;
+  g_autofree gchar *text = g_strdup_printf(
+      "in %.1f fps %.2f MB/s, cameras %" G_GUINT64_FORMAT ", viewers %" G_GUINT64_FORMAT ", dropped %" G_GUINT64_FORMAT
+      " (slow viewers) %" G_GUINT64_FORMAT " (ingest)",
+      fps, mbps, read_counter(camera.ingest, "num-senders"), read_counter(camera.fanout, "num-viewers"),
+      read_counter(camera.fanout, "frames-dropped"), read_counter(camera.ingest, "frames-dropped"));
+  return text;
+}
+
+// One line; with several cameras, one part per camera named by its ingest port.
 void Relay::print_status() {
   const gint64 now = g_get_monotonic_time();
-  const guint64 frames = read_counter(ingest_, "frames-received");
-  const guint64 bytes = read_counter(ingest_, "bytes-received");
-  const double seconds = (now - last_time_) / 1e6;
-  const double fps = seconds > 0 ? (frames - last_frames_) / seconds : 0;
-  const double mbps = seconds > 0 ? (bytes - last_bytes_) / seconds / 1e6 : 0;
-  last_frames_ = frames;
-  last_bytes_ = bytes;
-  last_time_ = now;
-  g_print("status: in %.1f fps %.2f MB/s, cameras %" G_GUINT64_FORMAT ", viewers %" G_GUINT64_FORMAT
-          ", dropped %" G_GUINT64_FORMAT " (slow viewers) %" G_GUINT64_FORMAT " (ingest)\n",
-          fps, mbps, read_counter(ingest_, "num-senders"), read_counter(fanout_, "num-viewers"),
-          read_counter(fanout_, "frames-dropped"), read_counter(ingest_, "frames-dropped"));
+  const double seconds = (now - last_status_time_) / 1e6;
+  last_status_time_ = now;
+  if (cameras_.size() == 1) {
+    g_print("status: %s\n", status_of(cameras_[0], seconds).c_str());
+    return;
+  }
+  std::string line = "status:";
+  for (auto &camera : cameras_)
+    line += " [port " + std::to_string(read_port(camera.ingest, "current-port")) + "] " + status_of(camera, seconds) +
+            ";";
+  line.pop_back();
+  g_print("%s\n", line.c_str());
 }
 
 void Relay::on_bus_message(GstMessage *message) {
@@ -453,7 +537,7 @@ ExitCode Relay::run() {
   const guint sighup = g_unix_signal_add(SIGHUP, on_signal_cb, this);
   guint status = 0;
   if (options_.status_interval > 0) {
-    last_time_ = g_get_monotonic_time();
+    last_status_time_ = g_get_monotonic_time();
     status = g_timeout_add_seconds(options_.status_interval, on_status_cb, this);
   }
 

@@ -493,8 +493,11 @@ static void gst_websocket_sink_finalize(GObject *object) {
 
 static void gst_websocket_sink_init(GstWebsocketSink *self) {
   imagestream::construct_member(&self->state, self);
-  // A live relay: frames go out as they arrive.
+  // A live relay: frames go out as they arrive, and there is nothing to
+  // preroll. Not async either: each camera's sink in one pipeline would wait
+  // in PAUSED with its first frame until every other camera had sent one.
   gst_base_sink_set_sync(GST_BASE_SINK(self), FALSE);
+  gst_base_sink_set_async_enabled(GST_BASE_SINK(self), FALSE);
 }
 
 static void install_properties(GObjectClass *gobject_class) {

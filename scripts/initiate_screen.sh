@@ -2,9 +2,11 @@
 # Starts one relay in a detached GNU screen session, with the interface and
 # messages of the original project's initiate_screen.sh:
 #
-#   initiate_screen.sh PROJECT_NAME DESCRIPTOR PORT VIRTUAL_ENV_NAME WEB_STREAM_PORT WEB_SECRET
+#   initiate_screen.sh PROJECT_NAME DESCRIPTOR PORT VIRTUAL_ENV_NAME WEB_STREAM_PORT WEB_SECRET [LAUNCHER OPTIONS...]
 #
 # cameras send to PORT; browsers open http://HOST:WEB_STREAM_PORT/WEB_SECRET.
+# Arguments after the six go to imagestream-launch as they are, e.g.
+# `--camera 5001:OTHER_SECRET --ingest-host 127.0.0.1`.
 # Stop it with stop_screen.sh PROJECT_NAME.
 #
 # VIRTUAL_ENV_NAME is a label only: the relay is a C++ program now and needs
@@ -21,6 +23,7 @@ PORT=$3
 VIRTUAL_ENV_NAME=$4
 WEB_STREAM_PORT=$5
 WEB_SECRET=$6
+LAUNCHER_OPTIONS=("${@:7}")
 
 for name in PROJECT_NAME DESCRIPTOR PORT VIRTUAL_ENV_NAME WEB_STREAM_PORT WEB_SECRET; do
     if [ -z "${!name}" ]; then
@@ -83,4 +86,4 @@ screen -AdmS "$PROJECT_NAME" -t "$DESCRIPTOR" bash -c '
     if [ "$status" -ne 0 ]; then
         echo "imagestream-launch exited with status $status; press Enter to close this session"
         read -r
-    fi' imagestream-relay "$LAUNCHER" "$PORT" "$WEB_STREAM_PORT" "$WEB_SECRET"
+    fi' imagestream-relay "$LAUNCHER" "${LAUNCHER_OPTIONS[@]}" "$PORT" "$WEB_STREAM_PORT" "$WEB_SECRET"

@@ -42,15 +42,15 @@ export async function waitFor(what, condition, timeoutMs = 10000, intervalMs = 5
   }
 }
 
-// `count` different real JPEG frames (videotestsrc's moving ball), made once
-// per process with gst-launch-1.0.
+// `count` real JPEG frames of videotestsrc's `pattern` (the moving ball:
+// each one different), made once per process with gst-launch-1.0.
 const frameCache = new Map();
-export function jpegFrames(count = 30, width = 320, height = 240) {
-  const key = `${count}x${width}x${height}`;
+export function jpegFrames(count = 30, width = 320, height = 240, pattern = 'ball') {
+  const key = `${count}x${width}x${height}x${pattern}`;
   if (frameCache.has(key)) return frameCache.get(key);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-frames-'));
   const result = spawnSync('gst-launch-1.0', ['-q',
-    'videotestsrc', `num-buffers=${count}`, 'pattern=ball', '!',
+    'videotestsrc', `num-buffers=${count}`, `pattern=${pattern}`, '!',
     `video/x-raw,width=${width},height=${height}`, '!', 'jpegenc', '!',
     'multifilesink', `location=${dir}/frame-%05d.jpg`], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`gst-launch-1.0 could not make JPEG frames: ${result.stderr}`);
@@ -155,20 +155,29 @@ export class Launcher {
     this.exited.then((e) => { this.exit = e; });
   }
 
-  // Waits for the start-up lines; returns the ports actually bound.
-  async ready(timeoutMs = 10000) {
-    const match = await waitFor('the launcher\'s "viewer:" line', () => {
+  // Waits for the start-up lines (every camera's block, the last one ends
+  // with its "metrics:" line); returns the ports actually bound. `cameras`
+  // has one entry per camera, the first one's also directly on `this`.
+  async ready(timeoutMs = 10000, cameras = 1) {
+    await waitFor('the launcher\'s start-up lines', () => {
       if (this.exit) {
         throw new Error(`launcher exited ${JSON.stringify(this.exit)} before it was ready:\n${this.stderr}`);
       }
-      return /^viewer: (https?):\/\/([^\s/]+):(\d+)(\/\S*)/m.exec(this.stdout);
+      return (this.stdout.match(/^metrics: /gm) || []).length >= cameras;
     }, timeoutMs);
-    const ingest = /^ingest: tcp:\/\/\S+:(\d+)$/m.exec(this.stdout);
-    this.ingestPort = Number(ingest[1]);
-    this.webPort = Number(match[3]);
-    this.path = match[4];
-    this.pageUrl = `${match[1]}://127.0.0.1:${this.webPort}${this.path}`;
-    this.streamUrl = `${match[1] === 'https' ? 'wss' : 'ws'}://127.0.0.1:${this.webPort}${this.path}`;
+    const ingests = [...this.stdout.matchAll(/^ingest: tcp:\/\/\S+:(\d+)$/gm)];
+    const viewers = [...this.stdout.matchAll(/^viewer: (https?):\/\/([^\s/]+):(\d+)(\/\S*)/gm)];
+    this.cameras = viewers.map((match, i) => {
+      const webPort = Number(match[3]);
+      return {
+        ingestPort: Number(ingests[i][1]),
+        webPort,
+        path: match[4],
+        pageUrl: `${match[1]}://127.0.0.1:${webPort}${match[4]}`,
+        streamUrl: `${match[1] === 'https' ? 'wss' : 'ws'}://127.0.0.1:${webPort}${match[4]}`,
+      };
+    });
+    Object.assign(this, this.cameras[0]);
     return this;
   }
 
@@ -243,6 +252,28 @@ export async function comparePngs(browser, first, second, region = null) {
       const total = pa.length / 4;
       return { changed: changed / total, lit: lit / total };
     }, { a: first.toString('base64'), b: second.toString('base64'), region });
+  } finally {
+    await page.close();
+  }
+}
+
+// The mean colour {r, g, b} (0-255) of a PNG screenshot within `region`
+// (default: all), decoded in the browser.
+export async function meanColor(browser, png, region = null) {
+  const page = await browser.newPage();
+  try {
+    return await page.evaluate(async ({ b64, region }) => {
+      const bitmap = await createImageBitmap(await (await fetch(`data:image/png;base64,${b64}`)).blob());
+      const r = region || { x: 0, y: 0, width: bitmap.width, height: bitmap.height };
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(bitmap, 0, 0);
+      const data = ctx.getImageData(r.x, r.y, r.width, r.height).data;
+      const sum = [0, 0, 0];
+      for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+      const n = data.length / 4;
+      return { r: sum[0] / n, g: sum[1] / n, b: sum[2] / n };
+    }, { b64: png.toString('base64'), region });
   } finally {
     await page.close();
   }

@@ -42,6 +42,40 @@ test('positional form relays every camera frame unchanged to a WebSocket viewer'
   assert.equal(exit.code, 0, launcher.stderr);
 });
 
+test('--camera: cameras on one web port, each viewer gets only its own camera\'s frames, unchanged', async () => {
+  const launcher = await launch(['--status-interval=1', '--camera', '0:second', '0', '0', 'first']).ready(10000, 2);
+  const [first, second] = launcher.cameras;
+  assert.equal(launcher.cameras.length, 2);
+  assert.equal(first.webPort, second.webPort, 'the cameras are on different web ports');
+  assert.deepEqual([first.path, second.path], ['/first', '/second']);
+  assert.notEqual(first.ingestPort, second.ingestPort);
+  assert.match(launcher.stdout, /^snapshot: http:\/\/localhost:\d+\/second\/snapshot\.jpg$/m);
+
+  const framesA = jpegFrames(30, 320, 240, 'ball');
+  const framesB = jpegFrames(30, 160, 120, 'snow');
+  const viewers = [await connectViewer(first.streamUrl), await connectViewer(second.streamUrl)];
+  const cameras = [await startCamera(first.ingestPort, { frames: framesA }),
+    await startCamera(second.ingestPort, { frames: framesB })];
+  try {
+    await waitFor('10 frames at each viewer', () => viewers.every((v) => v.messages.length >= 10));
+    const sets = [framesA, framesB].map((frames) => new Set(frames.map((f) => f.toString('base64'))));
+    viewers.forEach((viewer, i) => {
+      for (const message of viewer.messages) {
+        assert.ok(sets[i].has(message.toString('base64')), `viewer ${i} got a frame that is not its camera's`);
+      }
+    });
+    // One status line, each camera's part named by its ingest port.
+    const part = (port) => `\\[port ${port}\\] in [1-9][\\d.]* fps [\\d.]+ MB/s, cameras 1, viewers 1, dropped \\d+ ` +
+      '\\(slow viewers\\) 0 \\(ingest\\)';
+    const status = new RegExp(`^status: ${part(first.ingestPort)}; ${part(second.ingestPort)}$`, 'm');
+    await waitFor('a status line with both cameras', () => status.test(launcher.stdout));
+  } finally {
+    cameras.forEach((c) => c.stop());
+    viewers.forEach((v) => v.close());
+  }
+  assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+});
+
 test('--filter with a real transform delivers the transformed frames', async () => {
   const launcher = await launch([
     '--status-interval=0', '--filter', 'jpegdec ! videoscale ! video/x-raw,width=160,height=120 ! jpegenc',
@@ -192,6 +226,13 @@ test('bad arguments: one line, then the usage, exit 2', () => {
     [['--no-such-option', '5000', '8090', 'camera'], /Unknown option --no-such-option/],
     [['--tls-cert', 'c.pem', '5000', '8090', 'camera'], /--tls-cert and --tls-key go together/],
     [['--filter', 'nosuchelement', '0', '0', 'camera'], /--filter: .*nosuchelement/],
+    [['--camera', '5001', '5000', '8090', 'camera'], /--camera takes INGEST_PORT:SECRET .*not "5001"/],
+    [['--camera', 'x:y', '5000', '8090', 'camera'], /--camera takes INGEST_PORT:SECRET/],
+    [['--camera', '5001:a/b', '5000', '8090', 'camera'], /--camera takes INGEST_PORT:SECRET/],
+    [['--camera', '5001:camera', '5000', '8090', 'camera'], /two cameras have the secret "camera"/],
+    [['--camera', '5000:other', '5000', '8090', 'camera'], /two cameras send to port 5000/],
+    [['--camera', '8090:other', '5000', '8090', 'camera'], /camera port 8090 is also the web port/],
+    [['8090', '8090', 'camera'], /camera port 8090 is also the web port/],
   ];
   for (const [args, message] of cases) {
     const result = runLauncher(args);

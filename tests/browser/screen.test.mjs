@@ -73,6 +73,28 @@ test('initiate_screen.sh starts a relay in a screen session; stop_screen.sh ends
   await waitFor('the launcher process to end', () => launcherPids(secret).length === 0, 5000);
 });
 
+test('initiate_screen.sh passes arguments after its six to the launcher (a second --camera)', async () => {
+  const session = `${SESSION}-extra`;
+  const [port, webPort, secondPort] = [await freePort(), await freePort(), await freePort()];
+  const secret = `s${process.pid}y${Date.now()}`;
+  const started = run(INITIATE, [session, 'testing', String(port), 'security', String(webPort), secret,
+    '--camera', `${secondPort}:${secret}-2`, '--ingest-host', '127.0.0.1']);
+  try {
+    assert.equal(started.status, 0, started.stdout + started.stderr);
+    const viewer = await connectViewer(`ws://127.0.0.1:${webPort}/${secret}-2`);
+    const camera = await startCamera(secondPort);
+    try {
+      await waitFor('the second camera\'s frames at its own path', () => viewer.messages.length >= 5);
+    } finally {
+      camera.stop();
+      viewer.close();
+    }
+  } finally {
+    assert.equal(run(STOP, [session]).status, 0);
+  }
+  await waitFor('the launcher process to end', () => launcherPids(secret).length === 0, 5000);
+});
+
 test('initiate_screen.sh names each empty argument, exit 1', () => {
   const names = ['PROJECT_NAME', 'DESCRIPTOR', 'PORT', 'VIRTUAL_ENV_NAME', 'WEB_STREAM_PORT', 'WEB_SECRET'];
   const full = [`${SESSION}-empty`, 'testing', '5000', 'security', '8090', 'test'];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
-  ARTIFACTS, comparePngs, jpegFrames, sendBurst, SOURCE_ROOT, useBrowserAndLaunchers, waitFor,
+  ARTIFACTS, comparePngs, jpegFrames, meanColor, sendBurst, SOURCE_ROOT, startCamera, useBrowserAndLaunchers, waitFor,
 } from './harness.mjs';
 
 const env = useBrowserAndLaunchers({ before, after });
@@ -68,6 +68,33 @@ test('the viewer page reconnects when the relay restarts', async () => {
   }, 15000);
   await page.close();
   assert.equal((await second.stop()).code, 0, second.stderr);
+});
+
+test('two cameras on one web port: each viewer page shows its own camera', async () => {
+  const launcher = await launch(['--status-interval=0', '--camera', '0:blue-camera', '0', '0', 'red-camera'])
+    .ready(10000, 2);
+  const colours = ['red', 'blue'];
+  const cameras = [];
+  const pages = [];
+  try {
+    for (const [i, camera] of launcher.cameras.entries()) {
+      cameras.push(await startCamera(camera.ingestPort, { frames: jpegFrames(5, 320, 240, colours[i]) }));
+      const page = await env.browser.newPage({ viewport: { width: 640, height: 480 } });
+      await page.goto(camera.pageUrl);
+      pages.push(page);
+    }
+    for (const page of pages) await waitFor('frames drawn', async () => (await stats(page)).framesDrawn >= 3, 15000);
+    for (const [i, page] of pages.entries()) {
+      const shot = await page.screenshot({ path: path.join(ARTIFACTS, `two-cameras-${colours[i]}.png`) });
+      const c = await meanColor(env.browser, shot, { x: 160, y: 120, width: 320, height: 240 });
+      const [own, other] = i === 0 ? [c.r, c.b] : [c.b, c.r];
+      assert.ok(own > 150 && other < 80, `page ${launcher.cameras[i].path} is not ${colours[i]}: ${JSON.stringify(c)}`);
+    }
+  } finally {
+    cameras.forEach((c) => c.stop());
+    for (const page of pages) await page.close();
+  }
+  assert.equal((await launcher.stop()).code, 0, launcher.stderr);
 });
 
 test('a burst of frames: the viewer decodes one at a time and counts the frames it skips as dropped', async () => {
