@@ -88,9 +88,10 @@ GST_DEBUG_CATEGORY(websocketsink_debug);
 #define DEFAULT_PORT 8090
 #define DEFAULT_PATH "/camera"
 #define DEFAULT_MAX_VIEWERS 1024
-#define DEFAULT_MAX_QUEUED_FRAMES 2
-#define DEFAULT_MAX_QUEUED_BYTES 0
-#define DEFAULT_MAX_QUEUED_TIME 0
+#define DEFAULT_MAX_QUEUED_FRAMES 0
+#define DEFAULT_MAX_QUEUED_BYTES (8 * 1024 * 1024)
+#define DEFAULT_MAX_QUEUED_TIME 50
+#define DEFAULT_WRITE_INTERVAL 1000
 #define DEFAULT_VIEWER_TIMEOUT 10
 #define DEFAULT_REQUEST_TIMEOUT 10
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024)
@@ -113,6 +114,7 @@ enum {
   PROP_MAX_QUEUED_FRAMES,
   PROP_MAX_QUEUED_BYTES,
   PROP_MAX_QUEUED_TIME,
+  PROP_WRITE_INTERVAL,
   PROP_VIEWER_TIMEOUT,
   PROP_MAX_MESSAGE_SIZE,
   PROP_ENABLE_SNAPSHOT,
@@ -142,7 +144,8 @@ struct Settings {
   std::string document_root;
   imagestream::StreamSettings stream{DEFAULT_MAX_VIEWERS,
                                      "",
-                                     {DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_TIME},
+                                     {DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_TIME * 1000},
+                                     DEFAULT_WRITE_INTERVAL,
                                      DEFAULT_VIEWER_TIMEOUT,
                                      DEFAULT_MAX_MESSAGE_SIZE,
                                      DEFAULT_ENABLE_SNAPSHOT,
@@ -372,6 +375,9 @@ static void gst_websocket_sink_set_property(GObject *object, guint id, const GVa
     case PROP_MAX_QUEUED_TIME:
       ss.limits.max_delay_us = gint64{g_value_get_uint(value)} * 1000;
       break;
+    case PROP_WRITE_INTERVAL:
+      ss.write_interval_us = g_value_get_uint(value);
+      break;
     case PROP_VIEWER_TIMEOUT:
       ss.viewer_timeout = g_value_get_uint(value);
       break;
@@ -462,6 +468,9 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       break;
     case PROP_MAX_QUEUED_TIME:
       g_value_set_uint(value, static_cast<guint>(ss.limits.max_delay_us / 1000));
+      break;
+    case PROP_WRITE_INTERVAL:
+      g_value_set_uint(value, static_cast<guint>(ss.write_interval_us));
       break;
     case PROP_VIEWER_TIMEOUT:
       g_value_set_uint(value, ss.viewer_timeout);
@@ -571,6 +580,12 @@ static void install_properties(GObjectClass *gobject_class) {
                         "Milliseconds of stream a viewer may have waiting, from the oldest waiting frame's "
                         "arrival to the newest's (0 = no time limit). Applies to viewers connecting afterwards",
                         0, G_MAXUINT, DEFAULT_MAX_QUEUED_TIME, rw_playing));
+  add(PROP_WRITE_INTERVAL,
+      g_param_spec_uint("write-interval", "Write interval",
+                        "Microseconds between two writes to one viewer: frames arriving faster go out together in "
+                        "one write, for at most this much latency (0 = each frame at once). Applies to viewers "
+                        "connecting afterwards",
+                        0, G_USEC_PER_SEC, DEFAULT_WRITE_INTERVAL, rw_playing));
   add(PROP_VIEWER_TIMEOUT,
       g_param_spec_uint("viewer-timeout", "Viewer timeout",
                         "Seconds a viewer may accept no data while frames wait for it before it is closed "

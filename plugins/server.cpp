@@ -45,12 +45,6 @@ const char *port_mismatch(const PortConfig &a, const PortConfig &b) {
   return nullptr;
 }
 
-gboolean wake_dispatch(GSource *source, GSourceFunc callback, gpointer data) {
-  g_source_set_ready_time(source, -1);
-  return callback(data);
-}
-GSourceFuncs wake_funcs = {nullptr, nullptr, wake_dispatch, nullptr, nullptr, nullptr};
-
 // What a connection being admitted as a viewer carries until its response
 // head is written. The stream may stop meanwhile, hence a weak reference.
 struct PendingViewer {
@@ -199,7 +193,7 @@ bool Server::mount(const std::shared_ptr<Stream> &stream, std::string &error) {
     mounts_.push_back(stream);
   }
   run_on_thread([this, &stream] {
-    stream->attach(context_.get(), wake_source_.get());
+    stream->attach(context_.get());
     served_.push_back(stream);
   });
   return true;
@@ -224,15 +218,6 @@ void Server::run() {
   std::string error;
   bool ok = listen(error);
   if (ok) {
-    wake_source_.reset(g_source_new(&wake_funcs, sizeof(GSource)));
-    g_source_set_callback(
-        wake_source_.get(),
-        [](gpointer self) -> gboolean {
-          static_cast<Server *>(self)->wake();
-          return G_SOURCE_CONTINUE;
-        },
-        this, nullptr);
-    g_source_attach(wake_source_.get(), context_.get());
     tick_source_.reset(g_timeout_source_new(kTickMs));
     g_source_set_callback(
         tick_source_.get(),
@@ -255,7 +240,6 @@ void Server::run() {
   listeners_.clear();
   connections_.clear();
   soup_.reset();
-  wake_source_.reset();
   tick_source_.reset();
   // Let the closed connections' pending callbacks run and free them here.
   while (g_main_context_iteration(context_.get(), FALSE)) {
@@ -499,16 +483,17 @@ void Server::take_connection(SoupServerMessage *msg, ViewerKind kind) {
     return;
   }
   const StreamSettings settings = stream->settings();
-  Viewer::Options options{kind, tls(), settings.limits, settings.max_message_size, pending->mjpeg_boundary,
+  Viewer::Options options{kind,
+                          tls(),
+                          settings.limits,
+                          settings.write_interval_us,
+                          settings.max_message_size,
+                          pending->mjpeg_boundary,
                           pending->mjpeg_type};
   stream->add_viewer(std::move(socket), std::move(io), options);
 }
 
-// Neither servicing nor a tick changes served_: only mount and unmount do.
-void Server::wake() {
-  for (auto &s : served_) s->service_scheduled();
-}
-
+// A tick does not change served_: only mount and unmount do.
 void Server::tick() {
   const int64_t now = g_get_monotonic_time();
   expire_connections(now);

@@ -80,7 +80,6 @@ class Server {
   void refuse(Stream &stream, SoupServerMessage *msg, guint status, const char *reason);
   void await_response_head(Stream &stream, SoupServerMessage *msg, ViewerKind kind, const char *signal);
   void take_connection(SoupServerMessage *msg, ViewerKind kind);
-  void wake();
   void tick();
 
   const PortConfig config_;
@@ -102,7 +101,6 @@ class Server {
   MainContextPtr context_{g_main_context_new()};
   MainLoopPtr loop_{g_main_loop_new(context_.get(), FALSE)};
   GObjectPtr<SoupServer> soup_;
-  SourcePtr wake_source_;  // set ready by Stream::deliver() (see Stream::attach)
   SourcePtr tick_source_;
   std::vector<std::shared_ptr<Stream>> served_;
   struct Listener {

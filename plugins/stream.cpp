@@ -9,6 +9,12 @@ namespace imagestream {
 
 namespace {
 
+gboolean wake_dispatch(GSource *source, GSourceFunc callback, gpointer data) {
+  g_source_set_ready_time(source, -1);
+  return callback(data);
+}
+GSourceFuncs wake_funcs = {nullptr, nullptr, wake_dispatch, nullptr, nullptr, nullptr};
+
 // How long stopping waits for viewers to take their close frame.
 constexpr guint kStopGraceMs = 1000;
 constexpr int64_t kFpsWindowUs = G_USEC_PER_SEC;
@@ -75,18 +81,31 @@ WireMessageRef Stream::latest() {
 
 void Stream::deliver(WireMessageRef frame) {
   std::shared_ptr<const ViewerList> viewers;
-  GSource *wake;
   {
     std::lock_guard<std::mutex> l(lock_);
     latest_ = frame;
     frames_in_++;
     viewers = published_;
-    wake = wake_;
   }
-  bool need_wake = false;
-  for (const auto &v : *viewers) need_wake |= v->offer(frame);
-  // Valid after unlocking: see attach().
-  if (need_wake && wake) g_source_set_ready_time(wake, 0);
+  int64_t first = 0;
+  for (const auto &v : *viewers) {
+    const int64_t at = v->offer(frame);
+    if (at && (!first || at < first)) first = at;
+  }
+  if (first) wake_at(first);
+}
+
+void Stream::wake_at(int64_t at) {
+  std::lock_guard<std::mutex> l(lock_);
+  if (!wake_ || (wake_at_ >= 0 && wake_at_ <= at)) return;
+  wake_at_ = at;
+  g_source_set_ready_time(wake_.get(), at);
+}
+
+// Before servicing: a viewer asking after this point sets a new time.
+void Stream::woken() {
+  std::lock_guard<std::mutex> l(lock_);
+  wake_at_ = -1;
 }
 
 void Stream::set_headers(std::vector<WireMessageRef> headers) {
@@ -104,12 +123,24 @@ void Stream::forget_frames() {
   headers.swap(headers_);
 }
 
-void Stream::attach(GMainContext *context, GSource *wake) {
+void Stream::attach(GMainContext *context) {
   context_ = context;
   stopping_ = false;
   fps_since_ = g_get_monotonic_time();
+  SourcePtr wake(g_source_new(&wake_funcs, sizeof(GSource)));
+  g_source_set_callback(
+      wake.get(),
+      [](gpointer self) -> gboolean {
+        auto *stream = static_cast<Stream *>(self);
+        stream->woken();
+        stream->service_scheduled();
+        return G_SOURCE_CONTINUE;
+      },
+      this, nullptr);
+  g_source_attach(wake.get(), context);
   std::lock_guard<std::mutex> l(lock_);
-  wake_ = wake;
+  wake_ = std::move(wake);
+  wake_at_ = -1;
   fps_frames_in_ = frames_in_;
 }
 
@@ -225,9 +256,10 @@ void Stream::stop(std::function<void()> done) {
 void Stream::finish_stop() {
   // Closing may remove the last viewer before stop() looks.
   if (!stopped_) return;
+  SourcePtr wake;
   {
     std::lock_guard<std::mutex> l(lock_);
-    wake_ = nullptr;
+    wake = std::move(wake_);
   }
   stop_timer_.reset();
   GMainContext *context = context_;

@@ -4,10 +4,11 @@
 //
 // Threads and locks. Per frame, deliver() (the sink's streaming thread)
 // takes `lock_` once (newest frame, viewer list), then each viewer's own lock
-// to queue the frame and write it (Viewer::offer); it wakes the server thread
-// once per frame, and only when some viewer needs it. Everything else runs on
-// the server thread: adding, servicing, closing and removing viewers. No lock
-// is held across a libsoup call or an event (signal) to the element.
+// to queue the frame and write it (Viewer::offer); only when some viewer asks
+// for the server thread does it take `lock_` again, to set when the stream's
+// wake-up source fires. Everything else runs on the server thread: adding,
+// servicing, closing and removing viewers. No lock is held across a libsoup
+// call or an event (signal) to the element.
 #pragma once
 
 #include <gst/gst.h>
@@ -34,6 +35,7 @@ struct StreamSettings {
   unsigned max_viewers = 0;  // WebSocket and MJPEG together; 0 = no limit
   std::string allowed_origins;
   DeliveryLimits limits;       // for viewers connecting afterwards
+  int64_t write_interval_us = 0;  // for viewers connecting afterwards (ViewerQueue::set_write_interval)
   unsigned viewer_timeout = 0;  // seconds without progress before a viewer is closed; 0 = never
   uint64_t max_message_size = 0;
   bool enable_snapshot = true;
@@ -82,10 +84,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void forget_frames();
 
   // --- the server thread ---
-  // Between attach and the end of stop(), deliver() wakes the server through
-  // `wake`; the server outlives that span (it stops only once every stream
-  // it serves has stopped), so deliver() may use the pointer after unlocking.
-  void attach(GMainContext *context, GSource *wake);
+  // Starts serving on the server thread's `context`: from here to the end
+  // of stop(), deliver() wakes that thread through the stream's own wake-up
+  // source. The sink's streaming thread runs only within that span (from
+  // READY to PAUSED and back), so deliver() may use the source after unlocking.
+  void attach(GMainContext *context);
   // Closes every viewer with 1001 and calls `done` once they are all gone,
   // or after a grace period; the stream is idle afterwards.
   void stop(std::function<void()> done);
@@ -126,7 +129,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   double fps_in_ = 0;  // frames in per second over the last window, from the tick
   uint64_t viewers_total_ = 0;
   uint64_t viewers_refused_ = 0;
-  GSource *wake_ = nullptr;  // the server's wake-up source, between attach() and the end of stop()
+  SourcePtr wake_;  // created by attach(), destroyed by stop(): fires service_scheduled()
+  int64_t wake_at_ = -1;  // when wake_ fires next (monotonic µs), -1 = not set
 
   // Server thread only.
   GMainContext *context_ = nullptr;
@@ -139,6 +143,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   uint64_t fps_frames_in_ = 0;
 
   void finish_stop();
+  // A viewer asked to be written at `at`: fire the wake-up source then, unless it fires sooner.
+  void wake_at(int64_t at);
+  void woken();
 };
 
 }  // namespace imagestream

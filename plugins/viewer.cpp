@@ -55,6 +55,7 @@ Viewer::Viewer(Stream &stream, GMainContext *context, GObjectPtr<GSocket> socket
       reader_(options.max_message_size),
       queue_(options.limits),
       fps_since_(g_get_monotonic_time()) {
+  queue_.set_write_interval(options.write_interval_us);
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &kKernelAllowance, sizeof kKernelAllowance);
@@ -70,15 +71,16 @@ Viewer::Viewer(Stream &stream, GMainContext *context, GObjectPtr<GSocket> socket
   }
 }
 
+// Everything waiting goes out in as few writes as the socket takes: one
+// sendmsg of up to kMaxSpans spans (several messages) at a time.
 Viewer::Flush Viewer::flush_locked() {
+  static_assert(sizeof(Span) == sizeof(GOutputVector) && sizeof(Span) == sizeof(iovec), "spans are iovecs");
   Span spans[kMaxSpans];
   while (int n = queue_.next(spans)) {
     gssize written;
     if (!tls) {
-      iovec iov[kMaxSpans];
-      for (int i = 0; i < n; i++) iov[i] = {const_cast<uint8_t *>(spans[i].data), spans[i].size};
       msghdr msg{};
-      msg.msg_iov = iov;
+      msg.msg_iov = reinterpret_cast<iovec *>(spans);
       msg.msg_iovlen = n;
       written = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (written < 0) {
@@ -89,9 +91,12 @@ Viewer::Flush Viewer::flush_locked() {
       }
     } else {
       ErrorPtr err;
-      written = g_pollable_output_stream_write_nonblocking(output_, spans[0].data, spans[0].size, nullptr, out(err));
+      gsize bytes = 0;
+      const GPollableReturn r = g_pollable_output_stream_writev_nonblocking(
+          output_, reinterpret_cast<const GOutputVector *>(spans), n, &bytes, nullptr, out(err));
+      written = r == G_POLLABLE_RETURN_OK ? static_cast<gssize>(bytes) : r == G_POLLABLE_RETURN_WOULD_BLOCK ? -1 : -2;
+      if (written == -2) return Flush::Failed;
       if (written < 0) {
-        if (!g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) return Flush::Failed;
         queue_.blocked(g_get_monotonic_time());
         return Flush::Blocked;
       }
@@ -101,17 +106,28 @@ Viewer::Flush Viewer::flush_locked() {
   return Flush::Drained;
 }
 
-bool Viewer::offer(const WireMessageRef &frame) {
+int64_t Viewer::offer(const WireMessageRef &frame) {
+  const int64_t now = frame->arrival_us;
   std::lock_guard<std::mutex> l(lock_);
   // gone_ is the server thread's; a viewer being shut is closing already.
-  if (queue_.closing()) return false;
+  if (queue_.closing()) return 0;
   queue_.push_frame(frame);
+  if (scheduled_) return 0;  // the server thread writes it, at the time asked for
+  if (tls) {
+    scheduled_ = !watching_;
+    return scheduled_ ? now : 0;
+  }
+  if (!queue_.write_due(now)) {
+    // Goes out with the frames that follow it within the write interval.
+    scheduled_ = true;
+    return queue_.next_write_us();
+  }
   // Plain sockets are tried even while the server thread watches them: the
   // kernel may have room before that thread gets to run.
-  const bool pending = tls || flush_locked() != Flush::Drained;
-  if (!pending || scheduled_ || watching_) return false;
+  queue_.writing(now);
+  if (flush_locked() == Flush::Drained || watching_) return 0;
   scheduled_ = true;
-  return true;
+  return now;
 }
 
 void Viewer::push_header(const WireMessageRef &frame) {
@@ -224,6 +240,7 @@ void Viewer::service(bool only_if_scheduled) {
     std::lock_guard<std::mutex> l(lock_);
     if (only_if_scheduled && !scheduled_) return;
     scheduled_ = false;
+    queue_.writing(g_get_monotonic_time());
     result = flush_locked();
     if (result == Flush::Blocked && !watching_) {
       watching_ = start_watch = true;

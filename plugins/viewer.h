@@ -46,6 +46,7 @@ class Viewer : public std::enable_shared_from_this<Viewer> {
     ViewerKind kind;
     bool tls;
     DeliveryLimits limits;
+    int64_t write_interval_us;     // see ViewerQueue::set_write_interval
     uint64_t max_message_size;     // WebSocket: the largest message it may send
     std::string mjpeg_boundary;    // MJPEG: the boundary between parts (random per response)
     std::string mjpeg_type;        // MJPEG: the parts' Content-Type
@@ -56,9 +57,10 @@ class Viewer : public std::enable_shared_from_this<Viewer> {
   Viewer &operator=(const Viewer &) = delete;
 
   // --- any thread ---
-  // Queues a frame and, on a plain socket, writes what the socket takes now.
-  // True when the server thread must finish the write: wake it.
-  bool offer(const WireMessageRef &frame);
+  // Queues a frame and, on a plain socket whose write is due, writes what
+  // the socket takes now. Returns when the server thread must write the rest
+  // (monotonic µs; the frame's arrival for at once), or 0 when it need not.
+  int64_t offer(const WireMessageRef &frame);
   // Queues what a new viewer gets first, before the viewer is published.
   void push_header(const WireMessageRef &frame);
   void push_frame(const WireMessageRef &frame);
@@ -123,7 +125,7 @@ class Viewer : public std::enable_shared_from_this<Viewer> {
 
   std::mutex lock_;  // guards everything below
   ViewerQueue queue_;
-  bool scheduled_ = false;  // the server thread is asked to flush
+  bool scheduled_ = false;  // the server thread is asked to flush (offer() returned a time)
   bool watching_ = false;   // the server thread writes when the socket is writable
   // Frames sent per second over the last window; updated by the tick, not per frame.
   double fps_ = 0;

@@ -90,51 +90,82 @@ void ViewerQueue::close(WireMessageRef close_frame) {
   close_frame_ = std::move(close_frame);
 }
 
-int ViewerQueue::next(Span spans[kMaxSpans]) {
-  if (!current_) {
-    current_offset_ = 0;
-    if (control_) {
-      current_ = std::move(control_);
-      current_kind_ = Kind::Control;
-    } else if (!headers_.empty()) {
-      current_ = std::move(headers_.front());
-      headers_.pop_front();
-      current_kind_ = Kind::Frame;
-    } else if (frames_count_) {
-      current_ = pop_front_frame();
-      current_kind_ = Kind::Frame;
-    } else if (close_frame_) {
-      current_ = std::move(close_frame_);
-      current_kind_ = Kind::Close;
-    } else {
-      return 0;
-    }
-    const bool part = trailer_ && current_kind_ == Kind::Frame;
-    current_header_ = part ? 0 : current_->header_size;
-    current_tail_ = part ? trailer_size_ : 0;
+bool ViewerQueue::start_next() {
+  current_offset_ = 0;
+  if (control_) {
+    current_ = std::move(control_);
+    current_kind_ = Kind::Control;
+  } else if (!headers_.empty()) {
+    current_ = std::move(headers_.front());
+    headers_.pop_front();
+    current_kind_ = Kind::Frame;
+  } else if (frames_count_) {
+    current_ = pop_front_frame();
+    current_kind_ = Kind::Frame;
+  } else if (close_frame_) {
+    current_ = std::move(close_frame_);
+    current_kind_ = Kind::Close;
+  } else {
+    return false;
   }
-  const WireMessage &m = *current_;
+  return true;
+}
+
+// A frame of an MJPEG queue (one with a part trailer) is its payload and the
+// trailer; anything else is its header and payload.
+size_t ViewerQueue::wire_size(const WireMessage &m, Kind kind) const {
+  const bool part = trailer_ && kind == Kind::Frame;
+  return (part ? trailer_size_ : m.header_size) + m.payload_size;
+}
+
+int ViewerQueue::spans_of(const WireMessage &m, Kind kind, size_t offset, Span *spans, int room) const {
+  const bool part = trailer_ && kind == Kind::Frame;
+  const size_t head = part ? 0 : m.header_size;
+  const size_t tail = part ? trailer_size_ : 0;
   int n = 0;
-  if (current_offset_ < current_header_)
-    spans[n++] = {m.header + current_offset_, current_header_ - current_offset_};
-  const size_t payload_offset = current_offset_ > current_header_ ? current_offset_ - current_header_ : 0;
-  if (payload_offset < m.payload_size) spans[n++] = {m.payload + payload_offset, m.payload_size - payload_offset};
-  const size_t body = current_header_ + m.payload_size;
-  const size_t tail_offset = current_offset_ > body ? current_offset_ - body : 0;
-  if (tail_offset < current_tail_) spans[n++] = {trailer_ + tail_offset, current_tail_ - tail_offset};
+  if (offset < head && n < room) spans[n++] = {m.header + offset, head - offset};
+  const size_t payload_offset = offset > head ? offset - head : 0;
+  if (payload_offset < m.payload_size && n < room)
+    spans[n++] = {m.payload + payload_offset, m.payload_size - payload_offset};
+  const size_t tail_offset = offset > head + m.payload_size ? offset - head - m.payload_size : 0;
+  if (tail_offset < tail && n < room) spans[n++] = {trailer_ + tail_offset, tail - tail_offset};
+  return n;
+}
+
+int ViewerQueue::next(Span spans[], int max_spans) {
+  if (!current_ && !start_next()) return 0;
+  int n = spans_of(*current_, current_kind_, current_offset_, spans, max_spans);
+  // Then whole messages in the order start_next() takes them, as long as
+  // each fits: control, headers, frames, close.
+  auto add = [&](const WireMessageRef &m, Kind kind) {
+    if (n + 2 > max_spans) return false;
+    n += spans_of(*m, kind, 0, spans + n, max_spans - n);
+    return true;
+  };
+  if (control_ && !add(control_, Kind::Control)) return n;
+  for (const auto &h : headers_)
+    if (!add(h, Kind::Frame)) return n;
+  for (size_t i = 0; i < frames_count_; i++)
+    if (!add(frames_[(head_ + i) % frames_.size()], Kind::Frame)) return n;
+  if (close_frame_) add(close_frame_, Kind::Close);
   return n;
 }
 
 void ViewerQueue::written(size_t n) {
-  if (!current_) return;
-  blocked_since_ = 0;
-  current_offset_ += n;
+  if (n) blocked_since_ = 0;
   bytes_sent_ += n;
-  if (current_offset_ < current_header_ + current_->payload_size + current_tail_) return;
-  if (current_kind_ == Kind::Frame) frames_sent_++;
-  if (current_kind_ == Kind::Close) close_written_ = true;
-  current_.reset();
-  current_offset_ = 0;
+  while (n && (current_ || start_next())) {
+    const size_t rest = wire_size(*current_, current_kind_) - current_offset_;
+    if (n < rest) {
+      current_offset_ += n;
+      return;
+    }
+    n -= rest;
+    if (current_kind_ == Kind::Frame) frames_sent_++;
+    if (current_kind_ == Kind::Close) close_written_ = true;
+    current_.reset();
+    current_offset_ = 0;
+  }
 }
 
 }  // namespace imagestream

@@ -63,8 +63,9 @@ class OwnedMessage : public WireMessage {
   std::vector<uint8_t> bytes_;
 };
 
-// The most spans next() fills: header or trailer, and the payload.
-constexpr int kMaxSpans = 2;
+// The most spans next() fills: up to 16 messages of header or trailer, and
+// payload, for one writev.
+constexpr int kMaxSpans = 32;
 struct Span {
   const uint8_t *data;
   size_t size;
@@ -103,11 +104,21 @@ class ViewerQueue {
   // Drops the waiting frames and makes `close_frame` the last message.
   void close(WireMessageRef close_frame);
 
-  // The bytes to write next: the rest of the message being written, starting
-  // the next one if none is. Returns how many spans were filled (0: nothing to write).
-  int next(Span spans[kMaxSpans]);
+  // The bytes to write next, in order: the rest of the message being
+  // written, then the messages after it, as far as `max_spans` spans go.
+  // Returns how many spans were filled (0: nothing to write).
+  int next(Span spans[], int max_spans = kMaxSpans);
   // `n` bytes of what next() returned were written.
   void written(size_t n);
+
+  // When to write: a write starts at most once per `interval_us` of stream
+  // time, so that frames arriving faster than that (hundreds per second) go
+  // out together in one write, as one packet rather than one each, for at
+  // most the interval of latency. A frame after a pause goes at once.
+  void set_write_interval(int64_t interval_us) { write_interval_us_ = interval_us; }
+  bool write_due(int64_t now_us) const { return now_us - last_write_us_ >= write_interval_us_; }
+  int64_t next_write_us() const { return last_write_us_ + write_interval_us_; }
+  void writing(int64_t now_us) { last_write_us_ = now_us; }
   // The socket took nothing now (at monotonic `now_us`) with bytes waiting.
   void blocked(int64_t now_us) {
     if (!blocked_since_) blocked_since_ = now_us;
@@ -135,6 +146,11 @@ class ViewerQueue {
 
  private:
   enum class Kind { Frame, Control, Close };
+  // Makes the next message, in delivery order, the one being written; false if there is none.
+  bool start_next();
+  // The spans of `m` from `offset` on, as a message of `kind`; returns how many were added.
+  int spans_of(const WireMessage &m, Kind kind, size_t offset, Span *spans, int room) const;
+  size_t wire_size(const WireMessage &m, Kind kind) const;
   bool over_limits() const;
   const WireMessage &oldest() const { return *frames_[head_]; }
   const WireMessage &newest() const { return *frames_[(head_ + frames_count_ - 1) % frames_.size()]; }
@@ -162,11 +178,10 @@ class ViewerQueue {
 
   WireMessageRef current_;
   Kind current_kind_ = Kind::Frame;
-  // The current message's spans: [header_size_] [payload] [tail_size_]
-  size_t current_header_ = 0;
-  size_t current_tail_ = 0;
   size_t current_offset_ = 0;
   int64_t blocked_since_ = 0;  // monotonic µs the socket first took nothing, 0 while writes progress
+  int64_t write_interval_us_ = 0;
+  int64_t last_write_us_ = INT64_MIN / 2;
 
   bool closing_ = false;
   bool close_written_ = false;
