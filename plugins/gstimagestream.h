@@ -9,6 +9,11 @@ GST_ELEMENT_REGISTER_DECLARE(lengthprefixsrc);
 GST_ELEMENT_REGISTER_DECLARE(lengthprefixsink);
 GST_ELEMENT_REGISTER_DECLARE(websocketsink);
 
+// The out-of-band downstream event lengthprefixsrc sends whenever its number
+// of connected senders changes (field "senders", guint); websocketsink
+// reports it as whether a camera is connected.
+#define IMAGESTREAM_SENDERS_EVENT "imagestream-senders"
+
 // Registers the plugin's elements in-process (for the launcher, which then
 // works from the build tree without GST_PLUGIN_PATH).
 gboolean imagestream_register_static(void);

@@ -151,6 +151,7 @@ struct Ingest {
   std::deque<GstBuffer *> ready;  // complete frames not yet pushed
   std::vector<pollfd> pollfds;
   std::unique_ptr<uint8_t[]> staging = std::make_unique<uint8_t[]>(kStagingSize);
+  bool senders_announced = false;  // downstream was told the number of senders once
   GstClockTime arrival = GST_CLOCK_TIME_NONE;  // running time of the current wake-up
   gint64 now = 0;                              // monotonic µs of the current wake-up
   bool had_sender = false;
@@ -218,6 +219,13 @@ static void post_sender_event(GstLengthPrefixSrc *self, const char *what, const 
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
+// Tells downstream (websocketsink) how many senders there are now.
+static void announce_senders(GstLengthPrefixSrc *self) {
+  GstStructure *s = gst_structure_new(IMAGESTREAM_SENDERS_EVENT, "senders", G_TYPE_UINT,
+                                      self->state.ingest.num_senders.load(), nullptr);
+  gst_pad_push_event(GST_BASE_SRC_PAD(self), gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
+}
+
 static void remove_sender(GstLengthPrefixSrc *self, size_t index, SenderExit exit) {
   const char *reason = exit_name(exit);
   Ingest &in = self->state.ingest;
@@ -232,6 +240,7 @@ static void remove_sender(GstLengthPrefixSrc *self, size_t index, SenderExit exi
   GST_INFO_OBJECT(self, "sender %s removed: %s", sender->address.c_str(), reason);
   g_signal_emit(self, signals[SIGNAL_SENDER_REMOVED], 0, sender->address.c_str(), reason);
   post_sender_event(self, "lengthprefixsrc-sender-removed", sender->address, reason);
+  announce_senders(self);
 }
 
 static void close_all(GstLengthPrefixSrc *self, SenderExit exit) {
@@ -239,6 +248,7 @@ static void close_all(GstLengthPrefixSrc *self, SenderExit exit) {
   while (!in.senders.empty()) remove_sender(self, in.senders.size() - 1, exit);
   in.clear_ready();
   in.had_sender = false;
+  in.senders_announced = false;
 }
 
 // At the sender limit, a newcomer replaces the sender that has been silent
@@ -291,6 +301,7 @@ static void accept_senders(GstLengthPrefixSrc *self, GSocket *listener) {
     GST_INFO_OBJECT(self, "sender %s connected", address.c_str());
     g_signal_emit(self, signals[SIGNAL_SENDER_ADDED], 0, address.c_str());
     post_sender_event(self, "lengthprefixsrc-sender-added", address, nullptr);
+    announce_senders(self);
   }
 }
 
@@ -375,6 +386,10 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
 static GstFlowReturn gst_length_prefix_src_create(GstPushSrc *psrc, GstBuffer **out) {
   auto *self = GST_LENGTH_PREFIX_SRC(psrc);
   Ingest &in = self->state.ingest;
+  if (!in.senders_announced) {
+    in.senders_announced = true;
+    announce_senders(self);
+  }
   for (;;) {
     if (!in.ready.empty()) {
       *out = in.ready.front();

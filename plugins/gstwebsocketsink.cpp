@@ -59,6 +59,8 @@
  */
 #include "gstwebsocketsink.h"
 
+#include <gst/video/video.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -70,6 +72,7 @@
 #include "server.h"
 #include "staticfiles.h"
 #include "stream.h"
+#include "videoformat.h"
 #include "wsframe.h"
 
 using imagestream::DeliveryLimits;
@@ -120,6 +123,7 @@ enum {
   PROP_ENABLE_SNAPSHOT,
   PROP_ENABLE_MJPEG,
   PROP_ENABLE_STATS,
+  PROP_JPEG_STREAM,
   PROP_NUM_VIEWERS,
   PROP_FRAMES_SENT,
   PROP_FRAMES_DROPPED,
@@ -150,20 +154,33 @@ struct Settings {
                                      DEFAULT_MAX_MESSAGE_SIZE,
                                      DEFAULT_ENABLE_SNAPSHOT,
                                      DEFAULT_ENABLE_MJPEG,
-                                     DEFAULT_ENABLE_STATS};
+                                     DEFAULT_ENABLE_STATS,
+                                     ""};
 };
 
+namespace ws = imagestream::ws;
+
 // A buffer as one binary message: mapped for as long as any viewer holds it.
+// In a video stream the message starts with the video header
+// (videoformat.h), written here right after the WebSocket header.
 class BufferMessage : public WireMessage {
  public:
-  explicit BufferMessage(GstBuffer *buffer) : buffer_(gst_buffer_ref(buffer)) {
+  // `sequence`: the frame's number in a video stream; negative in any other.
+  BufferMessage(GstBuffer *buffer, int64_t sequence) : buffer_(gst_buffer_ref(buffer)) {
     mapped_ = gst_buffer_map(buffer_, &map_, GST_MAP_READ);
+    const size_t size = mapped_ ? map_.size : 0;
+    const size_t video_header = sequence >= 0 ? imagestream::kVideoHeaderSize : 0;
     header = header_;
-    header_size = imagestream::ws::encode_header(header_, imagestream::ws::kBinary, mapped_ ? map_.size : 0);
-    payload = mapped_ ? map_.data : nullptr;
-    payload_size = mapped_ ? map_.size : 0;
+    header_size = ws::encode_header(header_, ws::kBinary, video_header + size);
     arrival_us = g_get_monotonic_time();
     delta = GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+    if (video_header) {
+      imagestream::encode_video_header(header_ + header_size, !delta, static_cast<uint32_t>(sequence),
+                                       g_get_real_time());
+      header_size += video_header;
+    }
+    payload = mapped_ ? map_.data : nullptr;
+    payload_size = size;
   }
   ~BufferMessage() {
     if (mapped_) gst_buffer_unmap(buffer_, &map_);
@@ -176,7 +193,7 @@ class BufferMessage : public WireMessage {
   GstBuffer *buffer_;
   GstMapInfo map_{};
   bool mapped_ = false;
-  uint8_t header_[imagestream::ws::kMaxServerHeader];
+  uint8_t header_[ws::kMaxServerHeader + imagestream::kVideoHeaderSize];
 };
 
 // The stream's events as the element's signals.
@@ -188,6 +205,12 @@ class SignalEvents : public imagestream::StreamEvents {
   }
   void viewer_removed(const std::string &address, ViewerExit exit) override {
     g_signal_emit(sink_, signals[SIGNAL_VIEWER_REMOVED], 0, address.c_str(), imagestream::exit_name(exit));
+  }
+  // An upstream event may be pushed from any thread.
+  void key_frame_wanted() override {
+    GST_DEBUG_OBJECT(sink_, "asking upstream for a key frame for a new viewer");
+    gst_pad_push_event(GST_BASE_SINK_PAD(sink_),
+                       gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   }
 
  private:
@@ -206,6 +229,10 @@ struct SinkState {
   // The port's server while the stream is served; state changes only.
   std::shared_ptr<Server> server;
   std::atomic<int> current_port{0};
+  // The streaming thread's: whether the caps are encoded video, and the next
+  // frame's sequence number in it.
+  bool video = false;
+  uint32_t sequence = 0;
 };
 
 }  // namespace
@@ -274,23 +301,69 @@ static GstStateChangeReturn gst_websocket_sink_change_state(GstElement *element,
 }
 
 static GstFlowReturn gst_websocket_sink_render(GstBaseSink *bsink, GstBuffer *buffer) {
-  GST_WEBSOCKET_SINK(bsink)->state.stream->deliver(std::make_shared<BufferMessage>(buffer));
+  SinkState &st = GST_WEBSOCKET_SINK(bsink)->state;
+  if (!st.video) {
+    st.stream->deliver(std::make_shared<BufferMessage>(buffer, -1));
+    return GST_FLOW_OK;
+  }
+  auto frame = std::make_shared<BufferMessage>(buffer, st.sequence++);
+  // A key frame's bytes name an H.264 stream's profile and level.
+  st.stream->deliver(frame, frame->payload, frame->delta ? 0 : frame->payload_size);
   return GST_FLOW_OK;
 }
 
+// The encoded video `s` describes, or codec None.
+static imagestream::VideoFormat video_format_of(const GstStructure *s) {
+  imagestream::VideoFormat f;
+  const char *stream_format = gst_structure_get_string(s, "stream-format");
+  const char *alignment = gst_structure_get_string(s, "alignment");
+  const bool byte_stream_au = stream_format && alignment && strcmp(stream_format, "byte-stream") == 0 &&
+                              strcmp(alignment, "au") == 0;
+  f.codec = imagestream::codec_of_media_type(gst_structure_get_name(s), byte_stream_au);
+  gst_structure_get_int(s, "width", &f.width);
+  gst_structure_get_int(s, "height", &f.height);
+  int n = 0, d = 1;
+  if (gst_structure_get_fraction(s, "framerate", &n, &d) && d) f.framerate = static_cast<double>(n) / d;
+  return f;
+}
+
 static gboolean gst_websocket_sink_set_caps(GstBaseSink *bsink, GstCaps *caps) {
+  SinkState &st = GST_WEBSOCKET_SINK(bsink)->state;
   std::vector<WireMessageRef> headers;
   const GstStructure *s = gst_caps_get_size(caps) ? gst_caps_get_structure(caps, 0) : nullptr;
+  const imagestream::VideoFormat video = s ? video_format_of(s) : imagestream::VideoFormat{};
+  st.video = video.codec != imagestream::VideoCodec::None;
+  const char *media_type = s ? gst_structure_get_name(s) : "";
+  st.stream->set_content_type(g_str_has_prefix(media_type, "image/") ? media_type : "application/octet-stream");
+  st.stream->set_video(video);
+  if (st.video) {
+    // The decoder configuration replaces stream headers: vp8enc's (an Ogg
+    // header) is not a frame any browser can decode.
+    GST_INFO_OBJECT(bsink, "%s video, %dx%d", imagestream::codec_name(video.codec), video.width, video.height);
+    st.stream->set_headers({});
+    return TRUE;
+  }
   const GValue *streamheader = s ? gst_structure_get_value(s, "streamheader") : nullptr;
   if (streamheader && GST_VALUE_HOLDS_ARRAY(streamheader)) {
     for (guint i = 0; i < gst_value_array_get_size(streamheader); i++) {
       const GValue *v = gst_value_array_get_value(streamheader, i);
-      if (GST_VALUE_HOLDS_BUFFER(v)) headers.push_back(std::make_shared<BufferMessage>(gst_value_get_buffer(v)));
+      if (GST_VALUE_HOLDS_BUFFER(v)) headers.push_back(std::make_shared<BufferMessage>(gst_value_get_buffer(v), -1));
     }
   }
   GST_DEBUG_OBJECT(bsink, "%zu stream header buffers", headers.size());
-  GST_WEBSOCKET_SINK(bsink)->state.stream->set_headers(std::move(headers));
+  st.stream->set_headers(std::move(headers));
   return TRUE;
+}
+
+// How many cameras the source upstream has: lengthprefixsrc says so with
+// an out-of-band event whenever the number changes (SENDERS_EVENT).
+static gboolean gst_websocket_sink_event(GstBaseSink *bsink, GstEvent *event) {
+  const GstStructure *s = gst_event_get_structure(event);
+  guint senders = 0;
+  if (GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB && s &&
+      gst_structure_has_name(s, IMAGESTREAM_SENDERS_EVENT) && gst_structure_get_uint(s, "senders", &senders))
+    GST_WEBSOCKET_SINK(bsink)->state.stream->set_senders(static_cast<int>(senders));
+  return GST_BASE_SINK_CLASS(gst_websocket_sink_parent_class)->event(bsink, event);
 }
 
 static gboolean gst_websocket_sink_stop(GstBaseSink *bsink) {
@@ -393,6 +466,9 @@ static void gst_websocket_sink_set_property(GObject *object, guint id, const GVa
     case PROP_ENABLE_STATS:
       ss.enable_stats = g_value_get_boolean(value);
       break;
+    case PROP_JPEG_STREAM:
+      set_string(ss.jpeg_stream, value, "");
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -486,6 +562,9 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       break;
     case PROP_ENABLE_STATS:
       g_value_set_boolean(value, ss.enable_stats);
+      break;
+    case PROP_JPEG_STREAM:
+      optional_string(ss.jpeg_stream);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
@@ -611,6 +690,12 @@ static void install_properties(GObjectClass *gobject_class) {
                            "text at <path>/metrics (off = 404)",
                            DEFAULT_ENABLE_STATS, rw_playing));
 
+  add(PROP_JPEG_STREAM,
+      g_param_spec_string("jpeg-stream", "JPEG stream",
+                          "For a stream of encoded video: the path of a stream on the same port with the same "
+                          "camera's JPEG frames, whose snapshot.jpg and stream.mjpeg this stream's serve (unset = "
+                          "they answer 404 saying so)",
+                          nullptr, rw_playing));
   add(PROP_NUM_VIEWERS, g_param_spec_uint("num-viewers", "Viewers", "Viewers connected now", 0, G_MAXUINT, 0, ro));
   add(PROP_FRAMES_SENT, g_param_spec_uint64("frames-sent", "Frames sent",
                                             "Messages written to viewers, summed over viewers", 0, G_MAXUINT64, 0, ro));
@@ -683,4 +768,5 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
   basesink_class->render = gst_websocket_sink_render;
   basesink_class->set_caps = gst_websocket_sink_set_caps;
   basesink_class->stop = gst_websocket_sink_stop;
+  basesink_class->event = gst_websocket_sink_event;
 }

@@ -97,15 +97,34 @@ void serve_snapshot(Stream &stream, SoupServerMessage *msg) {
     soup_server_message_set_status(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, nullptr);
     return;
   }
+  // When the frame came, as the real time that long ago.
+  const int64_t arrived = g_get_real_time() - (g_get_monotonic_time() - frame->arrival_us);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc(arrived / G_USEC_PER_SEC);
+  g_autofree char *date = soup_date_time_to_string(when, SOUP_DATE_HTTP);
+  soup_message_headers_replace(headers, "Last-Modified", date);
+  soup_message_headers_replace(headers, "X-Frame-Time-Ms", std::to_string(arrived / 1000).c_str());
+  soup_message_headers_replace(headers, "X-Frame-Age-Ms",
+                               std::to_string((g_get_monotonic_time() - frame->arrival_us) / 1000).c_str());
   // The frame's own bytes, kept alive until libsoup has written them.
   auto owner = std::make_unique<WireMessageRef>(frame);
   BytesPtr bytes(g_bytes_new_with_free_func(frame->payload, frame->payload_size,
                                             [](gpointer ref) { delete static_cast<WireMessageRef *>(ref); },
                                             owner.release()));
-  soup_message_headers_set_content_type(soup_server_message_get_response_headers(msg), stream.content_type().c_str(),
-                                        nullptr);
+  soup_message_headers_set_content_type(headers, stream.content_type().c_str(), nullptr);
   soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes.get());
   soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+}
+
+void serve_no_jpeg(Stream &stream, SoupServerMessage *msg) {
+  const std::string text = "This stream is encoded video, not JPEG: its snapshot and MJPEG stream come from a JPEG "
+                           "stream of the same camera on this port, which websocketsink's jpeg-stream names (" +
+                           (stream.settings().jpeg_stream.empty() ? std::string("not set")
+                                                                  : "set to " + stream.settings().jpeg_stream +
+                                                                        ", which is not served") +
+                           ").\n";
+  soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, text.data(), text.size());
+  soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
 }
 
 void serve_stats(Stream &stream, SoupServerMessage *msg, Endpoint which) {

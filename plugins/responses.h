@@ -24,6 +24,8 @@ void serve_page(Stream &stream, SoupServerMessage *msg);
 bool serve_file(Stream &stream, SoupServerMessage *msg, const std::string &relative);
 // The most recent frame, or 503 until there is one.
 void serve_snapshot(Stream &stream, SoupServerMessage *msg);
+// 404 for snapshot.jpg and stream.mjpeg of a video stream without a JPEG stream beside it.
+void serve_no_jpeg(Stream &stream, SoupServerMessage *msg);
 // stats.json or metrics.
 void serve_stats(Stream &stream, SoupServerMessage *msg, Endpoint which);
 // Sets the 200 head of an MJPEG stream; returns its boundary, random per response.

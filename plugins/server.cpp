@@ -336,17 +336,39 @@ void Server::forget_connection(GSocket *socket) {
                      connections_.end());
 }
 
-void Server::request(SoupServerMessage *msg, const char *path) {
-  const std::string request_path = path;
-  std::shared_ptr<Stream> stream;
-  PathMatch match;
+// A stream's own path wins over a resource under another stream's path
+// (/cam/jpeg may be a stream of its own beside /cam), and a deeper path over
+// a shallower one.
+std::shared_ptr<Stream> Server::route(const std::string &path, PathMatch &match) const {
+  std::shared_ptr<Stream> best;
   for (const auto &s : served_) {
-    match = match_stream_path(s->path(), request_path);
-    if (match.kind != PathMatch::None) {
-      stream = s;
-      break;
+    PathMatch m = match_stream_path(s->path(), path);
+    if (m.kind == PathMatch::None) continue;
+    if (m.kind == PathMatch::Stream) {
+      match = m;
+      return s;
+    }
+    if (!best || s->path().base.size() > best->path().base.size()) {
+      best = s;
+      match = m;
     }
   }
+  return best;
+}
+
+std::shared_ptr<Stream> Server::jpeg_source(const std::shared_ptr<Stream> &stream) const {
+  if (!stream->video()) return stream;
+  const std::string path = stream->settings().jpeg_stream;
+  if (path.empty()) return nullptr;
+  const StreamPath wanted(path);
+  for (const auto &s : served_)
+    if (s->path().path == wanted.path && !s->video()) return s;
+  return nullptr;
+}
+
+void Server::request(SoupServerMessage *msg, const char *path) {
+  PathMatch match;
+  std::shared_ptr<Stream> stream = route(path, match);
   SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
   if (stream && match.kind == PathMatch::Stream && soup_message_headers_header_contains(headers, "Upgrade", "websocket")) {
     accept_upgrade(*stream, msg);
@@ -368,14 +390,20 @@ void Server::request(SoupServerMessage *msg, const char *path) {
   }
   const StreamSettings settings = stream->settings();
   if (const EndpointInfo *endpoint = find_endpoint(match.rest.c_str())) {
+    const bool jpeg = endpoint->id == Endpoint::Snapshot || endpoint->id == Endpoint::Mjpeg;
+    std::shared_ptr<Stream> source = jpeg ? jpeg_source(stream) : stream;
+    if (jpeg && !source && (endpoint->id == Endpoint::Snapshot ? settings.enable_snapshot : settings.enable_mjpeg)) {
+      serve_no_jpeg(*stream, msg);
+      return;
+    }
     switch (endpoint->id) {
       case Endpoint::Snapshot:
         if (!settings.enable_snapshot) break;
-        serve_snapshot(*stream, msg);
+        serve_snapshot(*source, msg);
         return;
       case Endpoint::Mjpeg:
         if (!settings.enable_mjpeg) break;
-        accept_mjpeg(*stream, msg);
+        accept_mjpeg(*source, msg);
         return;
       case Endpoint::Stats:
       case Endpoint::Metrics:

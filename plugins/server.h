@@ -74,6 +74,10 @@ class Server {
   void expire_connections(int64_t now_us);
   void forget_connection(GSocket *socket);
   void request(SoupServerMessage *msg, const char *path);
+  // The stream a request path names, and what it names of it.
+  std::shared_ptr<Stream> route(const std::string &path, PathMatch &match) const;
+  // Where a stream's JPEG endpoints are served from: itself, its jpeg-stream, or none.
+  std::shared_ptr<Stream> jpeg_source(const std::shared_ptr<Stream> &stream) const;
   void accept_upgrade(Stream &stream, SoupServerMessage *msg);
   void accept_mjpeg(Stream &stream, SoupServerMessage *msg);
   const char *refusal(Stream &stream, SoupServerMessage *msg, guint *status);

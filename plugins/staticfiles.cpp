@@ -66,4 +66,12 @@ std::string content_type_for(const std::string &file) {
   return mime ? mime : "application/octet-stream";
 }
 
+const char *image_type_of(const uint8_t *b, size_t n) {
+  if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "image/jpeg";
+  if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return "image/png";
+  if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0)) return "image/gif";
+  if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0) return "image/webp";
+  return nullptr;
+}
+
 }  // namespace imagestream

@@ -3,6 +3,8 @@
 // libsoup.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace imagestream {
@@ -18,5 +20,9 @@ std::string resolve_static_file(const std::string &root, const std::string &rela
 
 // The Content-Type for a file, from its extension.
 std::string content_type_for(const std::string &file);
+
+// The image type bytes are by their magic number ("image/jpeg", "image/png",
+// "image/gif", "image/webp"), or nullptr when they do not say.
+const char *image_type_of(const uint8_t *bytes, size_t size);
 
 }  // namespace imagestream

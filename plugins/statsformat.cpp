@@ -53,7 +53,11 @@ std::string stats_json(const StreamFigures &f) {
          ",\"frames_sent\":" + std::to_string(t.frames_sent) + ",\"frames_dropped\":" +
          std::to_string(t.frames_dropped) + ",\"bytes_sent\":" + std::to_string(t.bytes_sent) +
          ",\"viewers_total\":" + std::to_string(f.viewers_total) +
-         ",\"viewers_refused\":" + std::to_string(f.viewers_refused) + "},\"viewers\":[";
+         ",\"viewers_refused\":" + std::to_string(f.viewers_refused) + "},\"camera\":{\"connected\":" +
+         (f.senders < 0 ? "null" : f.senders > 0 ? "true" : "false") +
+         ",\"senders\":" + (f.senders < 0 ? "null" : std::to_string(f.senders)) +
+         ",\"last_frame_age_s\":" + (f.last_frame_age_s < 0 ? "null" : rate_text(f.last_frame_age_s)) +
+         "},\"viewers\":[";
   for (size_t i = 0; i < f.each.size(); i++) {
     const ViewerFigures &v = f.each[i];
     out += std::string(i ? "," : "") + "{\"kind\":" + json_string(kind_name(v.kind)) +
@@ -90,6 +94,16 @@ std::string stats_metrics(const StreamFigures &f) {
   sample("imagestream_frames_in_total", "", std::to_string(f.frames_in));
   family("imagestream_frames_in_per_second", "gauge", "Frames in per second over the last second.");
   sample("imagestream_frames_in_per_second", "", rate_text(f.fps_in));
+  if (f.senders >= 0) {
+    family("imagestream_camera_connected", "gauge", "1 while a camera is connected to the source upstream, else 0.");
+    sample("imagestream_camera_connected", "", f.senders > 0 ? "1" : "0");
+    family("imagestream_camera_senders", "gauge", "Senders connected to the source upstream.");
+    sample("imagestream_camera_senders", "", std::to_string(f.senders));
+  }
+  if (f.last_frame_age_s >= 0) {
+    family("imagestream_last_frame_age_seconds", "gauge", "Seconds since the newest frame reached the sink.");
+    sample("imagestream_last_frame_age_seconds", "", rate_text(f.last_frame_age_s));
+  }
   family("imagestream_viewers", "gauge", "Viewers connected now, by kind.");
   for (size_t k = 0; k < kViewerKinds; k++) sample("imagestream_viewers", kind_label(k), std::to_string(f.viewers[k]));
   family("imagestream_viewers_connected_total", "counter", "Viewers that connected since the stream started.");

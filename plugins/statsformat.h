@@ -45,6 +45,10 @@ struct StreamFigures {
   double fps_in = 0;
   uint64_t viewers_total = 0;
   uint64_t viewers_refused = 0;
+  // The camera: senders connected to the source upstream (-1 = unknown: no
+  // element upstream tells), and the age of the newest frame (-1 = none yet).
+  int senders = -1;
+  double last_frame_age_s = -1;
   std::vector<ViewerFigures> each;  // connected viewers, when asked for
 
   Totals total() const {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "staticfiles.h"
+
 GST_DEBUG_CATEGORY_EXTERN(websocketsink_debug);
 #define GST_CAT_DEFAULT websocketsink_debug
 
@@ -18,6 +20,19 @@ GSourceFuncs wake_funcs = {nullptr, nullptr, wake_dispatch, nullptr, nullptr, nu
 // How long stopping waits for viewers to take their close frame.
 constexpr guint kStopGraceMs = 1000;
 constexpr int64_t kFpsWindowUs = G_USEC_PER_SEC;
+// The newest group of pictures kept for viewers joining a video stream: past
+// these, new viewers wait for the next key frame instead.
+constexpr size_t kMaxGopFrames = 600;
+constexpr size_t kMaxGopBytes = 32 * 1024 * 1024;
+// A joining viewer asks upstream for a key frame when more deltas than this
+// came since the last one (it gets them all at once meanwhile), at most once
+// per kKeyFrameRequestUs.
+constexpr size_t kLongGop = 15;
+constexpr int64_t kKeyFrameRequestUs = G_USEC_PER_SEC;
+
+WireMessageRef text_message(const std::string &text) {
+  return std::make_shared<OwnedMessage>(ws::text_frame(text));
+}
 
 }  // namespace
 
@@ -53,6 +68,8 @@ StreamFigures Stream::figures(bool per_viewer) {
     f.fps_in = fps_in_;
     f.viewers_total = viewers_total_;
     f.viewers_refused = viewers_refused_;
+    f.senders = senders_;
+    if (latest_) f.last_frame_age_s = (g_get_monotonic_time() - latest_->arrival_us) / 1e6;
     list = published_;
   }
   if (per_viewer) f.each.reserve(list->size());
@@ -79,14 +96,48 @@ WireMessageRef Stream::latest() {
   return latest_;
 }
 
-void Stream::deliver(WireMessageRef frame) {
+void Stream::set_video(const VideoFormat &format) {
+  std::lock_guard<std::mutex> l(lock_);
+  video_ = format;
+  config_pending_ = video();
+  config_.reset();
+  gop_.clear();
+  gop_bytes_ = 0;
+}
+
+void Stream::deliver(WireMessageRef frame, const uint8_t *key_bytes, size_t key_size) {
   std::shared_ptr<const ViewerList> viewers;
+  WireMessageRef new_config;
   {
     std::lock_guard<std::mutex> l(lock_);
     latest_ = frame;
     frames_in_++;
     viewers = published_;
+    if (video()) {
+      if (!frame->delta) {
+        if (config_pending_) {
+          if (video_.codec == VideoCodec::H264) video_.codec_string = h264_codec_string(key_bytes, key_size);
+          if (video_.codec_string.empty()) video_.codec_string = default_codec_string(video_.codec);
+          config_ = new_config = text_message(config_message(video_, static_cast<uint32_t>(frames_in_ - 1)));
+          config_pending_ = false;
+        }
+        gop_.clear();
+        gop_bytes_ = 0;
+      }
+      // Frames before the first key frame decode nowhere.
+      if (config_pending_) return;
+      if (!gop_.empty() || !frame->delta) {
+        if (gop_.size() < kMaxGopFrames && gop_bytes_ + frame->size() <= kMaxGopBytes) {
+          gop_.push_back(frame);
+          gop_bytes_ += frame->size();
+        } else {
+          gop_.clear();  // too long ago to be worth it: newcomers wait for the next key frame
+        }
+      }
+    }
   }
+  if (new_config)
+    for (const auto &v : *viewers) v->push_config(new_config);
   int64_t first = 0;
   for (const auto &v : *viewers) {
     const int64_t at = v->offer(frame);
@@ -117,10 +168,12 @@ void Stream::forget_frames() {
   // Declared before the lock, so destroyed after it is released: the last
   // reference to a frame unrefs its buffer, which needs no lock of ours.
   WireMessageRef latest;
-  std::vector<WireMessageRef> headers;
+  std::vector<WireMessageRef> headers, gop;
   std::lock_guard<std::mutex> l(lock_);
   latest.swap(latest_);
   headers.swap(headers_);
+  gop.swap(gop_);
+  gop_bytes_ = 0;
 }
 
 void Stream::attach(GMainContext *context) {
@@ -155,7 +208,13 @@ void Stream::refuse(const std::string &address, const char *reason) {
 
 std::string Stream::content_type() {
   std::lock_guard<std::mutex> l(lock_);
-  return content_type_;
+  const char *sniffed = latest_ ? image_type_of(latest_->payload, latest_->payload_size) : nullptr;
+  return sniffed ? sniffed : content_type_;
+}
+
+void Stream::set_senders(int senders) {
+  std::lock_guard<std::mutex> l(lock_);
+  senders_ = senders;
 }
 
 void Stream::set_content_type(std::string type) {
@@ -165,17 +224,33 @@ void Stream::set_content_type(std::string type) {
 
 void Stream::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> io, const Viewer::Options &options) {
   auto v = std::make_shared<Viewer>(*this, context_, std::move(socket), std::move(io), options);
+  bool want_key_frame = false;
   {
     std::lock_guard<std::mutex> l(lock_);
     // Queued before the viewer is published, under the lock deliver() takes
     // to replace latest_: the viewer gets either this frame here or the next
     // one from deliver(), never a newer frame before an older one.
-    if (v->kind == ViewerKind::WebSocket) {
-      for (auto &h : headers_) v->push_header(h);
-    } else {
+    if (v->kind == ViewerKind::Mjpeg) {
       mjpeg_viewers_++;  // stream headers are for WebSocket decoders; an MJPEG part is a whole JPEG
+      if (latest_) v->push_frame(latest_);
+    } else if (!video()) {
+      for (auto &h : headers_) v->push_header(h);
+      if (latest_) v->push_frame(latest_);
+    } else {
+      // The configuration, then the newest key frame and the deltas since,
+      // none of which may be dropped: a picture at once.
+      v->wait_for_key();
+      if (config_) v->push_header(config_);
+      if (!gop_.empty()) {
+        v->push_header(text_message(catchup_message(gop_.size())));
+        for (auto &f : gop_) v->push_header(f);
+      }
+      const int64_t now = g_get_monotonic_time();
+      if ((gop_.empty() || gop_.size() > kLongGop) && now - key_frame_asked_ > kKeyFrameRequestUs) {
+        key_frame_asked_ = now;
+        want_key_frame = true;
+      }
     }
-    if (latest_) v->push_frame(latest_);
     auto list = std::make_shared<ViewerList>(*published_);
     list->push_back(v);
     published_ = std::move(list);
@@ -184,6 +259,7 @@ void Stream::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> io, co
   viewers_.push_back(v);
   GST_INFO_OBJECT(log_object_, "%s viewer %s connected", kind_name(v->kind), v->address.c_str());
   events_.viewer_added(v->address);
+  if (want_key_frame) events_.key_frame_wanted();
   v->start();
 }
 

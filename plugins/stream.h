@@ -24,6 +24,7 @@
 #include "glibptr.h"
 #include "paths.h"
 #include "statsformat.h"
+#include "videoformat.h"
 #include "viewer.h"
 #include "viewerqueue.h"
 
@@ -41,6 +42,9 @@ struct StreamSettings {
   bool enable_snapshot = true;
   bool enable_mjpeg = true;
   bool enable_stats = true;
+  // A video stream's snapshot.jpg and stream.mjpeg come from the stream at
+  // this path on the same port (the camera's JPEG frames); empty = none.
+  std::string jpeg_stream;
 };
 
 // What a stream tells its element, on the server thread, with no lock held.
@@ -49,6 +53,9 @@ class StreamEvents {
   virtual ~StreamEvents() = default;
   virtual void viewer_added(const std::string &address) = 0;
   virtual void viewer_removed(const std::string &address, ViewerExit exit) = 0;
+  // A viewer joined a video stream whose newest key frame is long ago: ask
+  // upstream for a new one (rate-limited by the stream).
+  virtual void key_frame_wanted() {}
 };
 
 class Stream : public std::enable_shared_from_this<Stream> {
@@ -73,13 +80,24 @@ class Stream : public std::enable_shared_from_this<Stream> {
   StreamFigures figures(bool per_viewer);
   unsigned num_viewers();
   WireMessageRef latest();
-  // The media type of the frames (from the caps), for snapshots and MJPEG parts.
+  // The media type of the frames, for snapshots and MJPEG parts: what the
+  // newest frame's bytes are when they tell (a PNG with JPEG caps is a PNG),
+  // else what the caps say.
   std::string content_type();
   void set_content_type(std::string type);
+  // How many senders the source upstream has (it says so with an event).
+  void set_senders(int senders);
 
   // --- the streaming thread ---
-  void deliver(WireMessageRef frame);
+  // A frame; in a video stream `frame->delta` tells key from delta frames and
+  // `key_bytes` (of a key frame) lets H.264 name its profile and level.
+  void deliver(WireMessageRef frame, const uint8_t *key_bytes = nullptr, size_t key_size = 0);
   void set_headers(std::vector<WireMessageRef> headers);
+  // The stream carries encoded video from the next frame on (codec None: it
+  // does not, frames are opaque as JPEG). Viewers get the configuration with
+  // the next key frame.
+  void set_video(const VideoFormat &format);
+  bool video() const { return video_.codec != VideoCodec::None; }
   // Lets go of the most recent frame and the headers (the sink stopped).
   void forget_frames();
 
@@ -122,7 +140,17 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::shared_ptr<const ViewerList> published_ = std::make_shared<ViewerList>();
   WireMessageRef latest_;
   std::vector<WireMessageRef> headers_;
-  std::string content_type_ = "image/jpeg";
+  std::string content_type_ = "application/octet-stream";  // from the caps
+  int senders_ = -1;  // unknown until upstream tells
+  // Encoded video: its format (the streaming thread's: set_video() and
+  // deliver()), the configuration message viewers get before any frame, and
+  // the newest key frame with the deltas since, for viewers joining.
+  VideoFormat video_;
+  bool config_pending_ = false;  // set_video() happened; the next key frame makes config_
+  WireMessageRef config_;
+  std::vector<WireMessageRef> gop_;
+  size_t gop_bytes_ = 0;
+  uint32_t config_sequence_ = 0;
   std::array<Totals, kViewerKinds> retired_;  // of the viewers that are gone, by kind
   size_t mjpeg_viewers_ = 0;                  // in published_
   uint64_t frames_in_ = 0;
@@ -141,6 +169,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   SourcePtr stop_timer_;
   int64_t fps_since_ = 0;  // window of fps_in_
   uint64_t fps_frames_in_ = 0;
+  int64_t key_frame_asked_ = 0;  // monotonic µs of the last key_frame_wanted()
 
   void finish_stop();
   // A viewer asked to be written at `at`: fire the wake-up source then, unless it fires sooner.

@@ -145,6 +145,16 @@ void Viewer::push_control(const WireMessageRef &frame) {
   queue_.push_control(frame);
 }
 
+void Viewer::push_config(const WireMessageRef &config) {
+  std::lock_guard<std::mutex> l(lock_);
+  queue_.push_config(config);
+}
+
+void Viewer::wait_for_key() {
+  std::lock_guard<std::mutex> l(lock_);
+  queue_.wait_for_key();
+}
+
 Totals Viewer::totals() {
   std::lock_guard<std::mutex> l(lock_);
   return {queue_.frames_sent(), queue_.frames_dropped(), queue_.bytes_sent()};

@@ -65,6 +65,8 @@ class Viewer : public std::enable_shared_from_this<Viewer> {
   void push_header(const WireMessageRef &frame);
   void push_frame(const WireMessageRef &frame);
   void push_control(const WireMessageRef &frame);
+  void push_config(const WireMessageRef &config);
+  void wait_for_key();
   ViewerFigures figures();
   Totals totals();
 

@@ -78,6 +78,13 @@ void ViewerQueue::push_header(WireMessageRef frame) {
   if (!closing_) headers_.push_back(std::move(frame));
 }
 
+void ViewerQueue::push_config(WireMessageRef config) {
+  if (closing_) return;
+  frames_dropped_ += drop_waiting();
+  wait_for_key();
+  headers_.push_back(std::move(config));
+}
+
 void ViewerQueue::push_control(WireMessageRef frame) {
   if (!closing_) control_ = std::move(frame);
 }

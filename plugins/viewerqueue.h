@@ -98,6 +98,16 @@ class ViewerQueue {
   // A frame that is never dropped and goes before the waiting frames (caps
   // stream headers for a new viewer).
   void push_header(WireMessageRef frame);
+  // A new decoder configuration (encoded video): the frames waiting were for
+  // the old one and are dropped; `config` goes next, never dropped, and then
+  // only from a key frame on.
+  void push_config(WireMessageRef config);
+  // Nothing but a key frame may start this viewer's stream (it joined a video
+  // stream with no key frame to give it yet).
+  void wait_for_key() {
+    need_key_ = true;
+    seen_delta_ = true;
+  }
   // A control frame (pong): next after the message being written. Only the
   // newest waits, so a viewer that pings without reading holds one at most.
   void push_control(WireMessageRef frame);

@@ -36,6 +36,14 @@ std::vector<uint8_t> close_frame(uint16_t code, const std::string &reason) {
   return control_frame(kClose, payload.data(), payload.size());
 }
 
+std::vector<uint8_t> text_frame(const std::string &text) {
+  std::vector<uint8_t> frame(kMaxServerHeader + text.size());
+  const size_t header = encode_header(frame.data(), kText, text.size());
+  std::copy(text.begin(), text.end(), frame.begin() + header);
+  frame.resize(header + text.size());
+  return frame;
+}
+
 ClientFrameReader::Status ClientFrameReader::header_complete() {
   fin_ = header_[0] & 0x80;
   if (header_[0] & 0x70) return Status::ProtocolError;  // no extension was negotiated

@@ -37,6 +37,8 @@ size_t encode_header(uint8_t out[kMaxServerHeader], Opcode opcode, uint64_t payl
 std::vector<uint8_t> control_frame(Opcode opcode, const uint8_t *payload, size_t size);
 // A close frame with `code` and a reason (cut to fit 125 bytes).
 std::vector<uint8_t> close_frame(uint16_t code, const std::string &reason);
+// A whole unmasked text message.
+std::vector<uint8_t> text_frame(const std::string &text);
 
 // Reads the frames a client sends. Data messages are only measured, never
 // kept: the server has no use for them beyond enforcing the size limit.
