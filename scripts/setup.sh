@@ -10,7 +10,7 @@ apt_packages=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libglib2.0-dev-bin
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  libsoup-3.0-dev glib-networking
+  libsoup-3.0-dev glib-networking libjson-glib-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-x
   screen openssl curl bc valgrind
