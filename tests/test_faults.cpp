@@ -3,7 +3,6 @@
 // the viewer must get every frame, and file descriptors and memory must come
 // back to their baseline. Loopback only; every loop is bounded.
 #include <gst/gst.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,9 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "relay.h"
 #include "testutil.h"
+#include "wsclient.h"
 
 using testutil::Bytes;
+using testutil::Relay;
+using testutil::WsClient;
 
 namespace {
 
@@ -26,34 +29,11 @@ Bytes tagged(uint32_t seq) {
   return b;
 }
 
-struct Relay {
-  GstElement *pipeline, *src, *sink;
-  int ingest_port = 0, web_port = 0;
-  explicit Relay(const std::string &sink_props = "") {
-    pipeline = testutil::parse(
-        "lengthprefixsrc name=src host=127.0.0.1 port=0 max-senders=8 max-frame-size=1048576 ! "
-        "websocketsink name=ws host=127.0.0.1 port=0 path=/camera viewer-timeout=3 max-queued-frames=64 " +
-        sink_props);
-    src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-    sink = gst_bin_get_by_name(GST_BIN(pipeline), "ws");
-    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
-    g_object_get(src, "current-port", &ingest_port, nullptr);
-    g_object_get(sink, "current-port", &web_port, nullptr);
-    g_assert_cmpint(ingest_port, >, 0);
-    g_assert_cmpint(web_port, >, 0);
-  }
-  ~Relay() {
-    gst_element_set_state(pipeline, GST_STATE_NULL);
-    gst_object_unref(src);
-    gst_object_unref(sink);
-    gst_object_unref(pipeline);
-  }
-  guint viewers() {
-    guint n = 0;
-    g_object_get(sink, "num-viewers", &n, nullptr);
-    return n;
-  }
-};
+// The relay under attack: room for a few senders and large frames, a deep
+// viewer queue (the healthy viewer must get every frame) and a short
+// viewer-timeout (stuck peers go soon).
+constexpr const char *kSinkProps = "viewer-timeout=3 max-queued-frames=64";
+constexpr const char *kSrcProps = "max-senders=8 max-frame-size=1048576";
 
 // A camera sending tagged frames every 2 ms and a viewer checking that they
 // all arrive, in order, whole.
@@ -64,14 +44,14 @@ struct HealthyFlow {
   std::thread camera, viewer;
 
   explicit HealthyFlow(Relay &r) : relay(r) {
-    auto client = std::make_shared<testutil::WsClient>();
-    g_assert_true(client->open(relay.web_port, "/camera"));
+    auto client = std::make_shared<WsClient>();
+    g_assert_cmpint(client->upgrade(relay.web_port, relay.path), ==, 101);
     g_assert_true(testutil::wait_until([&] { return relay.viewers() >= 1; }));
     viewer = std::thread([this, client] {
       Bytes msg;
       gint64 give_up = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
       while (!(stop && received == sent) && g_get_monotonic_time() < give_up) {
-        if (!client->read_message(msg, 100)) continue;
+        if (!client->read_data(msg, 100)) continue;
         uint32_t seq = 0;
         if (msg.size() >= 4) std::memcpy(&seq, msg.data(), 4);
         if (seq != received.load() || msg != tagged(seq)) bad++;
@@ -82,11 +62,7 @@ struct HealthyFlow {
     // that fills max-senders first would get it refused (a real camera
     // retries, see lengthprefixsink; this one does not).
     int fd = testutil::tcp_connect(relay.ingest_port);
-    g_assert_true(testutil::wait_until([&] {
-      guint n = 0;
-      g_object_get(relay.src, "num-senders", &n, nullptr);
-      return n == 1;
-    }));
+    g_assert_true(testutil::wait_until([&] { return relay.senders() == 1; }));
     camera = std::thread([this, fd] {
       while (!stop) {
         g_assert_true(testutil::send_frame(fd, tagged(sent)));
@@ -108,19 +84,12 @@ struct HealthyFlow {
   }
 };
 
-int raw_connect(int port) { return testutil::tcp_connect(port); }
-
-void reset_close(int fd) {
-  linger l{1, 0};  // close with RST instead of FIN
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-  close(fd);
-}
-
 void expect_back_to_baseline(Relay &relay, int fds, long rss) {
   g_assert_true(testutil::wait_until([&] { return relay.viewers() == 0; }, 15000));
   if (!testutil::wait_until([&] { return testutil::open_fds() <= fds; }, 15000)) {
     g_printerr("fds: %d, baseline %d\n", testutil::open_fds(), fds);
-    std::string cmd = "ss -tanp | grep pid=" + std::to_string(getpid()) + " | awk '{print $1, $4, $5}' | sort | uniq -c | sort -rn | head -20 >&2";
+    std::string cmd = "ss -tanp | grep pid=" + std::to_string(getpid()) +
+                      " | awk '{print $1, $4, $5}' | sort | uniq -c | sort -rn | head -20 >&2";
     g_assert_cmpint(system(cmd.c_str()), ==, 0);
     g_assert_not_reached();
   }
@@ -136,14 +105,14 @@ void expect_back_to_baseline(Relay &relay, int fds, long rss) {
 }
 
 void test_hostile_senders_cost_the_healthy_flow_nothing() {
-  Relay relay;
+  Relay relay(kSinkProps, kSrcProps);
   int fds = testutil::open_fds();
   long rss = testutil::rss_kib();
   {
     HealthyFlow flow(relay);
     std::vector<int> held;
     for (int i = 0; i < 400; i++) {
-      int fd = raw_connect(relay.ingest_port);
+      int fd = testutil::tcp_connect(relay.ingest_port);
       switch (i % 5) {
         case 0: {  // half a frame, then gone
           Bytes h = testutil::be64(100000);
@@ -168,10 +137,10 @@ void test_hostile_senders_cost_the_healthy_flow_nothing() {
           if (held.size() < 30)
             held.push_back(fd);
           else
-            reset_close(fd);
+            testutil::reset_close(fd);
           break;
         case 4:  // connect and reset
-          reset_close(fd);
+          testutil::reset_close(fd);
           break;
       }
     }
@@ -180,63 +149,54 @@ void test_hostile_senders_cost_the_healthy_flow_nothing() {
   }
   guint64 dropped = testutil::get_u64(relay.sink, "frames-dropped");
   g_assert_cmpuint(dropped, ==, 0);
-  g_assert_true(testutil::wait_until([&] {
-    guint n = 0;
-    g_object_get(relay.src, "num-senders", &n, nullptr);
-    return n == 0;
-  }));
+  g_assert_true(testutil::wait_until([&] { return relay.senders() == 0; }));
   expect_back_to_baseline(relay, fds, rss);
 }
 
 void test_hostile_viewers_cost_the_healthy_flow_nothing() {
-  Relay relay("max-viewers=16");
+  Relay relay(std::string(kSinkProps) + " max-viewers=16", kSrcProps);
   int fds = testutil::open_fds();
   long rss = testutil::rss_kib();
   {
     HealthyFlow flow(relay);
     // Churn: connect and close, connect and reset.
     for (int i = 0; i < 1500; i++) {
-      testutil::WsClient c;
-      c.open(relay.web_port, "/camera");
-      if (i % 2) reset_close(c.fd), c.fd = -1;
+      WsClient c;
+      c.upgrade(relay.web_port, relay.path);
+      if (i % 2) c.reset();
     }
     std::vector<int> held;
     // Half an HTTP request, kept open.
     for (int i = 0; i < 20; i++) {
-      int fd = raw_connect(relay.web_port);
+      int fd = testutil::tcp_connect(relay.web_port);
       testutil::send_all(fd, "GET /camera HTTP/1.1\r\nHost: x\r\n", 30);
       held.push_back(fd);
     }
     // Random bytes.
     for (int i = 0; i < 100; i++) {
-      int fd = raw_connect(relay.web_port);
+      int fd = testutil::tcp_connect(relay.web_port);
       Bytes junk = testutil::random_bytes(4096, i + 7);
       testutil::send_all(fd, junk.data(), junk.size());
-      reset_close(fd);
+      testutil::reset_close(fd);
     }
     // A viewer announcing a 1 GiB message is closed, not fed.
     {
-      testutil::WsClient big;
-      g_assert_true(big.open(relay.web_port, "/camera"));
+      WsClient big;
+      g_assert_cmpint(big.upgrade(relay.web_port, relay.path), ==, 101);
       Bytes header = {0x82, 0x80 | 127};
       Bytes len = testutil::be64(uint64_t{1} << 30);
       header.insert(header.end(), len.begin(), len.end());
       header.insert(header.end(), {1, 2, 3, 4});
-      testutil::send_all(big.fd, header.data(), header.size());
-      Bytes junk = testutil::random_bytes(65536, 3);
-      testutil::send_all(big.fd, junk.data(), junk.size());
-      Bytes msg;
-      int opcode = 0;
-      while (big.read_message(msg, 10000, &opcode)) {
-      }
-      g_assert_cmpint(opcode, ==, 8);  // a close frame
+      big.send_raw(header);
+      big.send_raw(testutil::random_bytes(65536, 3));
+      g_assert_cmpint(big.read_close_code(), ==, 1009);  // message too big
     }
     // More viewers than max-viewers: the extra ones are refused.
-    std::vector<std::unique_ptr<testutil::WsClient>> crowd;
+    std::vector<std::unique_ptr<WsClient>> crowd;
     int refused = 0;
     for (int i = 0; i < 20; i++) {
-      auto c = std::make_unique<testutil::WsClient>();
-      if (!c->open(relay.web_port, "/camera")) refused++;
+      auto c = std::make_unique<WsClient>();
+      if (c->upgrade(relay.web_port, relay.path) != 101) refused++;
       crowd.push_back(std::move(c));
     }
     g_assert_cmpint(refused, >=, 5);  // the healthy viewer holds one of the 16
@@ -244,12 +204,11 @@ void test_hostile_viewers_cost_the_healthy_flow_nothing() {
     g_assert_true(testutil::wait_until([&] { return relay.viewers() == 1; }));
     // Viewers killed mid-frame.
     for (int i = 0; i < 50; i++) {
-      testutil::WsClient c;
-      g_assert_true(c.open(relay.web_port, "/camera"));
+      WsClient c;
+      g_assert_cmpint(c.upgrade(relay.web_port, relay.path), ==, 101);
       uint8_t some[100];
-      recv(c.fd, some, sizeof some, 0);
-      reset_close(c.fd);
-      c.fd = -1;
+      recv(c.fd(), some, sizeof some, 0);
+      c.reset();
     }
     flow.finish();
     for (int fd : held) close(fd);
@@ -258,31 +217,23 @@ void test_hostile_viewers_cost_the_healthy_flow_nothing() {
 }
 
 void test_state_changes_under_traffic() {
-  GstElement *pipeline = testutil::parse(
-      "lengthprefixsrc name=src host=127.0.0.1 port=0 ! websocketsink name=ws host=127.0.0.1 port=0 path=/camera");
-  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "ws");
+  Relay relay;
+  g_assert_cmpint(gst_element_set_state(relay.pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
   int fds = testutil::open_fds();
   for (int cycle = 0; cycle < 15; cycle++) {
-    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
-    int ingest = 0, web = 0;
-    g_object_get(src, "current-port", &ingest, nullptr);
-    g_object_get(sink, "current-port", &web, nullptr);
-    testutil::WsClient viewer;
-    g_assert_true(viewer.open(web, "/camera"));
-    int camera = testutil::tcp_connect(ingest);
+    g_assert_cmpint(gst_element_set_state(relay.pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+    WsClient viewer;
+    g_assert_cmpint(viewer.upgrade(testutil::get_int(relay.sink, "current-port"), relay.path), ==, 101);
+    int camera = testutil::tcp_connect(testutil::get_int(relay.src, "current-port"));
     for (uint32_t i = 0; i < 20; i++) testutil::send_frame(camera, tagged(i));
     Bytes msg;
-    g_assert_true(viewer.read_message(msg));
+    g_assert_true(viewer.read_data(msg));
     // Stop while frames are in flight in both directions.
     for (uint32_t i = 0; i < 20; i++) testutil::send_frame(camera, tagged(i));
-    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
+    g_assert_cmpint(gst_element_set_state(relay.pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
     close(camera);
   }
   g_assert_cmpint(testutil::open_fds(), ==, fds);
-  gst_object_unref(src);
-  gst_object_unref(sink);
-  gst_object_unref(pipeline);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "clientframe.h"
 #include "viewerqueue.h"
 #include "wsframe.h"
 
@@ -16,6 +17,7 @@ using imagestream::ViewerQueue;
 using imagestream::WireMessage;
 using imagestream::WireMessageRef;
 namespace ws = imagestream::ws;
+using testutil::client_frame;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
@@ -293,26 +295,6 @@ void test_close_frame_carries_code_and_reason() {
   g_assert_cmpuint(ws::close_frame(1000, std::string(300, 'x')).size(), ==, 2 + 125);
 }
 
-// A client frame as a browser sends it: masked.
-Bytes client_frame(uint8_t first_byte, const Bytes &payload, bool masked = true) {
-  Bytes f{first_byte};
-  const uint8_t mask_bit = masked ? 0x80 : 0;
-  if (payload.size() < 126) {
-    f.push_back(mask_bit | payload.size());
-  } else if (payload.size() <= 0xFFFF) {
-    f.push_back(mask_bit | 126);
-    f.push_back(payload.size() >> 8);
-    f.push_back(payload.size() & 0xFF);
-  } else {
-    f.push_back(mask_bit | 127);
-    for (int i = 7; i >= 0; i--) f.push_back(static_cast<uint8_t>(uint64_t{payload.size()} >> (8 * i)));
-  }
-  const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
-  if (masked) f.insert(f.end(), mask, mask + 4);
-  for (size_t i = 0; i < payload.size(); i++) f.push_back(masked ? payload[i] ^ mask[i & 3] : payload[i]);
-  return f;
-}
-
 struct Events : ws::ClientFrameReader::Receiver {
   std::vector<Bytes> pings;
   std::vector<std::pair<uint16_t, std::string>> closes;
@@ -349,8 +331,8 @@ void test_reader_unmasks_control_frames_in_any_split() {
 
 void test_reader_fragmented_message_measured_whole_with_ping_inside() {
   Bytes stream;
-  for (const Bytes &f : {client_frame(0x01, Bytes(10, 'a')), client_frame(0x89, {}),
-                         client_frame(0x00, Bytes(20, 'b')), client_frame(0x80, Bytes(5, 'c'))})
+  for (const Bytes &f : {client_frame(0x01, Bytes(10, 'a')), client_frame(0x89, {}), client_frame(0x00, Bytes(20, 'b')),
+                         client_frame(0x80, Bytes(5, 'c'))})
     stream.insert(stream.end(), f.begin(), f.end());
   ws::ClientFrameReader reader(64);
   Events e;
@@ -375,13 +357,13 @@ void test_reader_refuses_oversized_message_even_fragmented() {
 
 void test_reader_protocol_errors() {
   const std::vector<Bytes> bad = {
-      client_frame(0x82, {1, 2}, false),        // unmasked
-      client_frame(0xC2, {1}),                  // RSV1 without an extension
-      client_frame(0x83, {1}),                  // reserved opcode
-      client_frame(0x09, {}),                   // fragmented ping
-      client_frame(0x89, Bytes(126, 0)),        // control frame > 125
-      client_frame(0x80, {1}),                  // continuation without a start
-      client_frame(0x88, {3}),                  // close with a 1-byte payload
+      client_frame(0x82, {1, 2}, false),  // unmasked
+      client_frame(0xC2, {1}),            // RSV1 without an extension
+      client_frame(0x83, {1}),            // reserved opcode
+      client_frame(0x09, {}),             // fragmented ping
+      client_frame(0x89, Bytes(126, 0)),  // control frame > 125
+      client_frame(0x80, {1}),            // continuation without a start
+      client_frame(0x88, {3}),            // close with a 1-byte payload
   };
   for (const Bytes &f : bad) {
     ws::ClientFrameReader reader(1000);
@@ -397,8 +379,7 @@ void test_reader_protocol_errors() {
   Bytes two_starts = client_frame(0x02, {1});
   Bytes second = client_frame(0x82, {1});
   two_starts.insert(two_starts.end(), second.begin(), second.end());
-  g_assert_true(reader.feed(two_starts.data(), two_starts.size(), e) ==
-                ws::ClientFrameReader::Status::ProtocolError);
+  g_assert_true(reader.feed(two_starts.data(), two_starts.size(), e) == ws::ClientFrameReader::Status::ProtocolError);
 }
 
 void test_reader_close_without_code_is_1005() {
@@ -466,8 +447,7 @@ int main(int argc, char **argv) {
                   test_queue_delivers_in_order_when_viewer_keeps_up);
   g_test_add_func("/viewerqueue/newest-frame-wins-when-viewer-falls-behind",
                   test_queue_newest_frame_wins_when_viewer_falls_behind);
-  g_test_add_func("/viewerqueue/never-cuts-the-message-being-written",
-                  test_queue_never_cuts_the_message_being_written);
+  g_test_add_func("/viewerqueue/never-cuts-the-message-being-written", test_queue_never_cuts_the_message_being_written);
   g_test_add_func("/viewerqueue/memory-bounded-whatever-the-viewer-does",
                   test_queue_memory_bounded_whatever_the_viewer_does);
   g_test_add_func("/viewerqueue/control-frames-go-between-messages", test_queue_control_frames_go_between_messages);
@@ -481,7 +461,8 @@ int main(int argc, char **argv) {
                   test_queue_without_limits_keeps_every_frame_in_order);
   g_test_add_func("/viewerqueue/never-sends-a-delta-after-a-dropped-frame",
                   test_queue_never_sends_a_delta_after_a_dropped_frame);
-  g_test_add_func("/viewerqueue/key-frame-replaces-the-waiting-frames-of-a-video-stream", test_queue_key_frame_replaces_the_waiting_frames);
+  g_test_add_func("/viewerqueue/key-frame-replaces-the-waiting-frames-of-a-video-stream",
+                  test_queue_key_frame_replaces_the_waiting_frames);
   g_test_add_func("/viewerqueue/stalls-only-without-progress", test_queue_stalls_only_without_progress);
   g_test_add_func("/viewerqueue/part-trailer-follows-each-frame-payload",
                   test_queue_part_trailer_follows_each_frame_payload);

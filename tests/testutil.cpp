@@ -1,19 +1,18 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <gst/app/gstappsink.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <poll.h>
-
 #include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 
 namespace testutil {
 
@@ -23,15 +22,21 @@ void init(int *argc, char ***argv) {
   g_test_init(argc, argv, nullptr);
 }
 
-int tcp_connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  g_assert_cmpint(fd, >=, 0);
+static sockaddr_in loopback(int port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int r = connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-  if (r != 0) g_error("connect to 127.0.0.1:%d: %s", port, g_strerror(errno));
+  return a;
+}
+
+int tcp_connect(int port, int receive_buffer) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  g_assert_cmpint(fd, >=, 0);
+  if (receive_buffer) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  sockaddr_in a = loopback(port);
+  if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+    g_error("connect to 127.0.0.1:%d: %s", port, g_strerror(errno));
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
@@ -47,6 +52,19 @@ bool send_all(int fd, const void *data, size_t len) {
     len -= n;
   }
   return true;
+}
+
+void reset_close(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+
+std::string local_address(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  g_assert_cmpint(getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len), ==, 0);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
 }
 
 Bytes be64(uint64_t n) {
@@ -95,6 +113,32 @@ Bytes random_bytes(size_t n, uint32_t seed) {
   return b;
 }
 
+std::vector<Bytes> numbered_frames(int count, size_t min_size, size_t max_size) {
+  g_assert_cmpuint(min_size, >=, 2 + sizeof(int) + 2);
+  std::vector<Bytes> frames;
+  for (int i = 0; i < count; i++) {
+    Bytes b = random_bytes(min_size + (static_cast<size_t>(i) * 7919) % (max_size - min_size + 1), i + 1);
+    b[0] = 0xFF;
+    b[1] = 0xD8;
+    std::memcpy(b.data() + 2, &i, sizeof i);
+    b[b.size() - 2] = 0xFF;
+    b[b.size() - 1] = 0xD9;
+    frames.push_back(std::move(b));
+  }
+  return frames;
+}
+
+int frame_number(const Bytes &frame) {
+  g_assert_cmpuint(frame.size(), >=, 2 + sizeof(int));
+  int n;
+  std::memcpy(&n, frame.data() + 2, sizeof n);
+  return n;
+}
+
+bool is_full_jpeg(const Bytes &b) {
+  return b.size() > 4 && b[0] == 0xFF && b[1] == 0xD8 && b[b.size() - 2] == 0xFF && b[b.size() - 1] == 0xD9;
+}
+
 bool wait_until(const std::function<bool()> &done, int timeout_ms) {
   gint64 deadline = g_get_monotonic_time() + gint64{timeout_ms} * 1000;
   while (!done()) {
@@ -126,6 +170,40 @@ guint64 get_u64(GstElement *element, const char *property) {
   return v;
 }
 
+guint get_uint(GstElement *element, const char *property) {
+  guint v = 0;
+  g_object_get(element, property, &v, nullptr);
+  return v;
+}
+
+int get_int(GstElement *element, const char *property) {
+  int v = 0;
+  g_object_get(element, property, &v, nullptr);
+  return v;
+}
+
+std::string get_string(GstElement *element, const char *property) {
+  g_autofree gchar *v = nullptr;
+  g_object_get(element, property, &v, nullptr);
+  return v ? v : "";
+}
+
+std::string state_change_error(GstElement *pipeline, GstState state, GQuark domain) {
+  g_assert_cmpint(gst_element_set_state(pipeline, state), ==, GST_STATE_CHANGE_FAILURE);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull(msg);
+  GError *err = nullptr;
+  gst_message_parse_error(msg, &err, nullptr);
+  g_test_message("error: %s", err->message);
+  g_assert_true(err->domain == domain);
+  std::string message = err->message;
+  g_error_free(err);
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  return message;
+}
+
 int open_fds() {
   int n = 0;
   DIR *d = opendir("/proc/self/fd");
@@ -142,102 +220,53 @@ long rss_kib() {
   return -1;
 }
 
-// Reads until `want` bytes are buffered or the deadline passes.
-static bool fill(int fd, Bytes &buf, size_t want, gint64 deadline) {
-  uint8_t chunk[65536];
-  while (buf.size() < want) {
-    int left_ms = static_cast<int>((deadline - g_get_monotonic_time()) / 1000);
-    if (left_ms <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, left_ms) <= 0) return false;
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
-    buf.insert(buf.end(), chunk, chunk + n);
-  }
+TempDir::TempDir() {
+  g_autofree gchar *p = g_dir_make_tmp("imagestream-test-XXXXXX", nullptr);
+  g_assert_nonnull(p);
+  path = p;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
+void TempDir::write(const std::string &rel, const std::string &content) const {
+  const std::string file = path + "/" + rel;
+  g_autofree gchar *dir = g_path_get_dirname(file.c_str());
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+  g_assert_true(g_file_set_contents(file.c_str(), content.data(), content.size(), nullptr));
+}
+
+bool make_certificate(const std::string &dir, std::string &cert, std::string &key) {
+  g_autofree gchar *openssl = g_find_program_in_path("openssl");
+  if (!openssl) return false;
+  const std::string cert_file = dir + "/cert.pem", key_file = dir + "/key.pem";
+  const char *argv[] = {openssl,
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-keyout",
+                        key_file.c_str(),
+                        "-out",
+                        cert_file.c_str(),
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=localhost",
+                        nullptr};
+  gint status = -1;
+  const gboolean ran = g_spawn_sync(nullptr, const_cast<char **>(argv), nullptr,
+                                    static_cast<GSpawnFlags>(G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL),
+                                    nullptr, nullptr, nullptr, nullptr, &status, nullptr);
+  if (!ran || !g_spawn_check_wait_status(status, nullptr)) return false;
+  cert = cert_file;
+  key = key_file;
   return true;
-}
-
-bool WsClient::open(int port, const std::string &path, const std::string &extra_headers) {
-  fd = tcp_connect(port);
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-                    extra_headers + "\r\n";
-  if (!send_all(fd, req.data(), req.size())) return false;
-  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-  size_t end;
-  while ((end = std::string(pending.begin(), pending.end()).find("\r\n\r\n")) == std::string::npos)
-    if (!fill(fd, pending, pending.size() + 1, deadline)) return false;
-  std::string head(pending.begin(), pending.begin() + end);
-  pending.erase(pending.begin(), pending.begin() + end + 4);
-  if (sscanf(head.c_str(), "HTTP/1.1 %d", &status) != 1) return false;
-  return status == 101;
-}
-
-bool WsClient::read_message(Bytes &payload, int timeout_ms, int *opcode) {
-  gint64 deadline = g_get_monotonic_time() + gint64{timeout_ms} * 1000;
-  for (;;) {
-    if (!fill(fd, pending, 2, deadline)) return false;
-    int op = pending[0] & 0x0F;
-    uint64_t len = pending[1] & 0x7F;
-    size_t header = 2;
-    if (len == 126) header = 4;
-    if (len == 127) header = 10;
-    if (!fill(fd, pending, header, deadline)) return false;
-    if (header > 2) {
-      len = 0;
-      for (size_t i = 2; i < header; i++) len = (len << 8) | pending[i];
-    }
-    if (!fill(fd, pending, header + len, deadline)) return false;
-    Bytes body(pending.begin() + header, pending.begin() + header + len);
-    pending.erase(pending.begin(), pending.begin() + header + len);
-    if (op == 0x9 || op == 0xA) continue;  // ping, pong
-    if (opcode) *opcode = op;
-    payload = std::move(body);
-    return op != 0x8;
-  }
-}
-
-bool WsClient::send_frame(int opcode, const Bytes &payload) {
-  Bytes f{static_cast<uint8_t>(0x80 | opcode)};
-  if (payload.size() < 126) {
-    f.push_back(static_cast<uint8_t>(0x80 | payload.size()));
-  } else if (payload.size() < 65536) {
-    f.push_back(0x80 | 126);
-    f.push_back(static_cast<uint8_t>(payload.size() >> 8));
-    f.push_back(static_cast<uint8_t>(payload.size()));
-  } else {
-    f.push_back(0x80 | 127);
-    Bytes len = be64(payload.size());
-    f.insert(f.end(), len.begin(), len.end());
-  }
-  const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
-  f.insert(f.end(), mask, mask + 4);
-  for (size_t i = 0; i < payload.size(); i++) f.push_back(payload[i] ^ mask[i % 4]);
-  return send_all(fd, f.data(), f.size());
-}
-
-void WsClient::close() {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-int http_get(int port, const std::string &path, std::string *body, std::string *headers) {
-  int fd = tcp_connect(port);
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  send_all(fd, req.data(), req.size());
-  Bytes all;
-  uint8_t chunk[65536];
-  ssize_t n;
-  while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0) all.insert(all.end(), chunk, chunk + n);
-  ::close(fd);
-  std::string text(all.begin(), all.end());
-  int status = 0;
-  sscanf(text.c_str(), "HTTP/1.1 %d", &status);
-  size_t end = text.find("\r\n\r\n");
-  if (headers) *headers = text.substr(0, end);
-  if (body) *body = end == std::string::npos ? "" : text.substr(end + 4);
-  return status;
 }
 
 }  // namespace testutil
