@@ -459,13 +459,16 @@ void test_start_stop_cycles_close_viewers_with_1001_and_leak_no_fds() {
 }
 
 void test_port_in_use_fails_with_error_naming_it() {
-  SinkHarness first("host=127.0.0.1");
-  const std::string port = std::to_string(first.port);
-  GstElement *p = testutil::parse("fakesrc ! websocketsink host=127.0.0.1 port=" + port);
+  // A plain socket, not another websocketsink: sinks on one port share its server.
+  int port = 0;
+  const int taken = testutil::tcp_listen(&port);
+  GstElement *p = testutil::parse("fakesrc ! websocketsink host=127.0.0.1 port=" + std::to_string(port));
   const std::string error = testutil::state_change_error(p, GST_STATE_READY, GST_RESOURCE_ERROR);
-  g_assert_true(error.find(port) != std::string::npos);
+  g_assert_true(error.find(std::to_string(port)) != std::string::npos);
+  g_assert_true(error.find("in use") != std::string::npos);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
+  close(taken);
 }
 
 // The sink with `props` fails to start with a RESOURCE error naming `needle`.

@@ -42,6 +42,18 @@ int tcp_connect(int port, int receive_buffer) {
   return fd;
 }
 
+int tcp_listen(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  g_assert_cmpint(fd, >=, 0);
+  sockaddr_in a = loopback(0);
+  g_assert_cmpint(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), ==, 0);
+  g_assert_cmpint(listen(fd, 1), ==, 0);
+  socklen_t len = sizeof a;
+  g_assert_cmpint(getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len), ==, 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
 bool send_all(int fd, const void *data, size_t len) {
   auto *p = static_cast<const uint8_t *>(data);
   while (len > 0) {

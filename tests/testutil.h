@@ -24,6 +24,9 @@ void init(int *argc, char ***argv);
 // A blocking TCP connection to 127.0.0.1:port (TCP_NODELAY; SO_RCVBUF set
 // to `receive_buffer` first if not 0); aborts the test on failure.
 int tcp_connect(int port, int receive_buffer = 0);
+// A plain socket bound to 127.0.0.1 on a free port and listening, that never
+// accepts: a port that is taken. Sets `port`.
+int tcp_listen(int *port);
 // Like send(2) in a loop; false if the peer went away.
 bool send_all(int fd, const void *data, size_t len);
 // Closes with an RST instead of a FIN, as a crashed peer does.
