@@ -3,6 +3,13 @@
 //
 //   lengthprefixsrc ! [--filter elements] ! websocketsink      (per camera)
 //
+// or, with --video, the frames encoded once and the camera's JPEG frames
+// beside them (for snapshot.jpg and MJPEG, and for browsers that cannot
+// decode the video):
+//
+//   lengthprefixsrc ! [filter] ! tee ! jpegdec ! encoder ! websocketsink path=/SECRET
+//                                tee ! websocketsink path=/SECRET/jpeg
+//
 // with the elements registered in-process, so the binary runs from the build
 // tree without GST_PLUGIN_PATH. It takes the original relay's positional
 // arguments (PORT WEB_PORT SECRET), so scripts/initiate_screen.sh can start it
@@ -10,6 +17,7 @@
 // more camera, served at its own secret path on the same web port.
 #include <glib-unix.h>
 #include <gst/gst.h>
+#include <gst/video/video.h>
 
 #include <csignal>
 #include <memory>
@@ -46,7 +54,35 @@ struct CameraOptions {
   std::string secret;
 };
 
+// --video: the codec browsers get, and the encoder settings that make it a
+// live stream (no lookahead, no frame lag: a frame leaves the encoder
+// before the next one comes in).
+struct VideoCodecOption {
+  const char *name;
+  const char *label;
+  // The encoder, %u = bitrate in kbit/s; then the caps websocketsink needs.
+  const char *encoder;
+};
+const VideoCodecOption kVideoCodecs[] = {
+    {"vp8", "VP8",
+     "vp8enc deadline=1 cpu-used=8 end-usage=cbr target-bitrate=%u000 lag-in-frames=0 error-resilient=default "
+     "keyframe-max-dist=300 threads=2"},
+    {"vp9", "VP9",
+     "vp9enc deadline=1 cpu-used=8 end-usage=cbr target-bitrate=%u000 lag-in-frames=0 row-mt=true "
+     "keyframe-max-dist=300 threads=2"},
+    // Without tune=zerolatency x264enc holds 1.5 s of frames for lookahead.
+    {"h264", "H.264",
+     "x264enc tune=zerolatency speed-preset=ultrafast bitrate=%u key-int-max=300 ! "
+     "capsfilter caps=video/x-h264,stream-format=byte-stream,alignment=au"},
+};
+constexpr guint kDefaultBitrate = 2000;  // kbit/s: 720p at the quality of JPEG q70 (see BENCHMARKS.md)
+// Key frames at least this often, whatever the camera's frame rate: a viewer
+// that skipped, or joined, waits at most this long for a clean picture.
+constexpr guint kKeyFrameIntervalS = 2;
+
 struct LaunchOptions {
+  const VideoCodecOption *video = nullptr;  // nullptr: JPEG as the camera sends it
+  guint bitrate = kDefaultBitrate;
   // The positional camera first, then every --camera in order.
   std::vector<CameraOptions> cameras;
   int web_port = kDemoWebPort;
@@ -101,6 +137,8 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   g_autofree gchar *document_root = nullptr;
   g_autofree gchar *filter = nullptr;
   g_auto(GStrv) cameras = nullptr;
+  g_autofree gchar *video = nullptr;
+  int bitrate = static_cast<int>(kDefaultBitrate);
   gint64 max_frame_size = kUnset;
   int max_viewers = kUnset;
   int status_interval = kDefaultStatusInterval;
@@ -111,6 +149,11 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
       {"camera", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cameras,
        "One more camera: it sends to INGEST_PORT, its viewers open http://HOST:WEB_PORT/SECRET (repeatable)",
        "INGEST_PORT:SECRET"},
+      {"video", 0, 0, G_OPTION_ARG_STRING, &video,
+       "Encode every camera's frames as video for the browsers: vp8, vp9 or h264 (4-8 times fewer bytes than "
+       "JPEG); the JPEG frames stay at SECRET/jpeg",
+       "CODEC"},
+      {"bitrate", 0, 0, G_OPTION_ARG_INT, &bitrate, "Video bitrate in kbit/s (default 2000)", "KBPS"},
       {"ingest-host", 0, 0, G_OPTION_ARG_STRING, &ingest_host,
        "Address cameras connect to (default 0.0.0.0, all interfaces)", "HOST"},
       {"web-host", 0, 0, G_OPTION_ARG_STRING, &web_host,
@@ -194,6 +237,13 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
     }
   }
 
+  if (video) {
+    for (const auto &codec : kVideoCodecs)
+      if (strcmp(video, codec.name) == 0) options.video = &codec;
+    if (!options.video) return usage_error(std::string("--video takes vp8, vp9 or h264, not \"") + video + "\"");
+  }
+  if (bitrate < 1 || bitrate > 100000) return usage_error("--bitrate must be from 1 to 100000 kbit/s");
+  options.bitrate = static_cast<guint>(bitrate);
   if (ingest_host) options.ingest_host = ingest_host;
   if (web_host) options.web_host = web_host;
   if (tls_certificate) options.tls_certificate = tls_certificate;
@@ -247,8 +297,10 @@ std::string url_host(const std::string &host) {
 // status line, for rates.
 struct CameraRelay {
   CameraOptions options;
-  GstElement *ingest = nullptr;  // owned by the pipeline
-  GstElement *fanout = nullptr;  // owned by the pipeline
+  GstElement *ingest = nullptr;       // owned by the pipeline
+  GstElement *fanout = nullptr;       // owned by the pipeline
+  GstElement *jpeg_fanout = nullptr;  // with --video: the JPEG frames at SECRET/jpeg
+  GstElement *encoder = nullptr;      // with --video
   guint64 last_frames = 0;
   guint64 last_bytes = 0;
 };
@@ -269,6 +321,9 @@ class Relay {
 
  private:
   Failure build_camera(CameraRelay &camera, size_t index);
+  GstElement *make_fanout(const std::string &name, const std::string &path);
+  Failure build_video(CameraRelay &camera, const std::string &n, GstElement *upstream);
+  void force_key_frames();
   Failure share_web_port();
   Failure start_demo_camera();
   Failure take_bus_error(GstElement *pipeline);
@@ -307,22 +362,12 @@ Failure Relay::build() {
   return share_web_port();
 }
 
-Failure Relay::build_camera(CameraRelay &camera, size_t index) {
-  const std::string n = std::to_string(index);
-  camera.ingest = gst_element_factory_make("lengthprefixsrc", ("ingest" + n).c_str());
-  camera.fanout = gst_element_factory_make("websocketsink", ("fanout" + n).c_str());
-  gst_bin_add_many(GST_BIN(pipeline_.get()), camera.ingest, camera.fanout, nullptr);
-  GstElement *ingest = camera.ingest;
-  GstElement *fanout = camera.fanout;
-
-  set_property(ingest, "host", options_.ingest_host);
-  set_property(ingest, "port", std::to_string(camera.options.ingest_port));
-  if (options_.max_frame_size != kUnset)
-    set_property(ingest, "max-frame-size", std::to_string(options_.max_frame_size));
-
+GstElement *Relay::make_fanout(const std::string &name, const std::string &path) {
+  GstElement *fanout = gst_element_factory_make("websocketsink", name.c_str());
+  gst_bin_add(GST_BIN(pipeline_.get()), fanout);
   set_property(fanout, "host", options_.web_host);
   set_property(fanout, "port", std::to_string(options_.web_port));
-  set_property(fanout, "path", "/" + camera.options.secret);
+  set_property(fanout, "path", path);
   if (options_.max_viewers != kUnset) set_property(fanout, "max-viewers", std::to_string(options_.max_viewers));
   if (!options_.allowed_origins.empty()) set_property(fanout, "allowed-origins", options_.allowed_origins);
   if (!options_.document_root.empty()) set_property(fanout, "document-root", options_.document_root);
@@ -332,31 +377,103 @@ Failure Relay::build_camera(CameraRelay &camera, size_t index) {
   }
   g_signal_connect(fanout, "viewer-added", G_CALLBACK(on_viewer_added_cb), nullptr);
   g_signal_connect(fanout, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), nullptr);
+  return fanout;
+}
 
-  if (options_.filter.empty()) {
-    if (!gst_element_link(ingest, fanout)) return runtime_error("cannot link lengthprefixsrc to websocketsink");
-    return {};
+Failure Relay::build_camera(CameraRelay &camera, size_t index) {
+  const std::string n = std::to_string(index);
+  const std::string path = "/" + camera.options.secret;
+  camera.ingest = gst_element_factory_make("lengthprefixsrc", ("ingest" + n).c_str());
+  gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
+  set_property(camera.ingest, "host", options_.ingest_host);
+  set_property(camera.ingest, "port", std::to_string(camera.options.ingest_port));
+  if (options_.max_frame_size != kUnset)
+    set_property(camera.ingest, "max-frame-size", std::to_string(options_.max_frame_size));
+  camera.fanout = make_fanout("fanout" + n, path);
+
+  GstElement *upstream = camera.ingest;
+  if (!options_.filter.empty()) {
+    g_autoptr(GError) error = nullptr;
+    // FATAL_ERRORS: a misspelt property fails here rather than being ignored.
+    GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), TRUE, nullptr,
+                                                             GST_PARSE_FLAG_FATAL_ERRORS, &error);
+    if (!filter) return usage_error("--filter: " + std::string(error->message));
+    gst_object_set_name(GST_OBJECT(filter), ("filter" + n).c_str());
+    gst_bin_add(GST_BIN(pipeline_.get()), filter);
+    if (!gst_element_link(upstream, filter))
+      return usage_error("--filter: '" + options_.filter + "' does not take a stream of frames");
+    upstream = filter;
   }
-  g_autoptr(GError) error = nullptr;
-  // FATAL_ERRORS: a misspelt property fails here rather than being ignored.
-  GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), TRUE, nullptr,
-                                                           GST_PARSE_FLAG_FATAL_ERRORS, &error);
-  if (!filter) return usage_error("--filter: " + std::string(error->message));
-  gst_object_set_name(GST_OBJECT(filter), ("filter" + n).c_str());
-  gst_bin_add(GST_BIN(pipeline_.get()), filter);
-  if (!gst_element_link_many(ingest, filter, fanout, nullptr))
+  if (options_.video) return build_video(camera, n, upstream);
+  if (!gst_element_link(upstream, camera.fanout)) {
+    if (options_.filter.empty()) return runtime_error("cannot link lengthprefixsrc to websocketsink");
     return usage_error("--filter: '" + options_.filter + "' does not take and give one stream of frames");
+  }
   return {};
+}
+
+// upstream ! tee ! queue ! jpegdec ! videoconvert ! encoder ! fanout
+//            tee ! queue ! jpeg_fanout
+// The queues are leaky: a slow encoder drops camera frames rather than
+// holding up the JPEG branch, and the other way round.
+Failure Relay::build_video(CameraRelay &camera, const std::string &n, GstElement *upstream) {
+  const std::string path = "/" + camera.options.secret;
+  g_autofree gchar *encoder = g_strdup_printf(options_.video->encoder, options_.bitrate);
+  const std::string description = "queue leaky=downstream max-size-buffers=2 max-size-bytes=0 max-size-time=0 ! "
+                                  "jpegdec ! videoconvert ! " + std::string(encoder);
+  g_autoptr(GError) error = nullptr;
+  GstElement *encode = gst_parse_bin_from_description_full(description.c_str(), TRUE, nullptr,
+                                                           GST_PARSE_FLAG_FATAL_ERRORS, &error);
+  if (!encode)
+    return runtime_error(std::string("--video ") + options_.video->name + ": " + error->message +
+                         (strcmp(options_.video->name, "h264") == 0 ? " (x264enc is in gstreamer1.0-plugins-ugly)" : ""));
+  gst_object_set_name(GST_OBJECT(encode), ("encode" + n).c_str());
+  GstElement *tee = gst_element_factory_make("tee", ("split" + n).c_str());
+  GstElement *queue = gst_element_factory_make("queue", ("jpegqueue" + n).c_str());
+  g_object_set(queue, "leaky", 2, "max-size-buffers", 2, "max-size-bytes", 0, "max-size-time", G_GUINT64_CONSTANT(0),
+               nullptr);
+  gst_bin_add_many(GST_BIN(pipeline_.get()), encode, tee, queue, nullptr);
+  camera.jpeg_fanout = make_fanout("jpegfanout" + n, path + "/jpeg");
+  set_property(camera.fanout, "jpeg-stream", path + "/jpeg");
+  if (!gst_element_link(upstream, tee) || !gst_element_link_many(tee, encode, camera.fanout, nullptr) ||
+      !gst_element_link_many(tee, queue, camera.jpeg_fanout, nullptr))
+    return runtime_error("cannot link the video branches");
+  // The encoder itself: the bin's last element but the caps filter, if any.
+  GstIterator *it = gst_bin_iterate_elements(GST_BIN(encode));
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    auto *element = GST_ELEMENT(g_value_get_object(&item));
+    GstElementFactory *factory = gst_element_get_factory(element);
+    if (factory && gst_element_factory_list_is_type(factory, GST_ELEMENT_FACTORY_TYPE_ENCODER))
+      camera.encoder = element;
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  return {};
+}
+
+// Every kKeyFrameIntervalS, each encoder makes a key frame: its own interval
+// counts frames, and a camera's frame rate is not known in advance.
+void Relay::force_key_frames() {
+  for (auto &camera : cameras_) {
+    if (!camera.encoder) continue;
+    g_autoptr(GstPad) src = gst_element_get_static_pad(camera.encoder, "src");
+    gst_pad_send_event(src, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  }
 }
 
 // Every camera's websocketsink serves its path on one web port: with
 // WEB_PORT 0, the first picks a free one and the others join it there.
 Failure Relay::share_web_port() {
-  if (cameras_.size() < 2 || options_.web_port != 0) return {};
+  if ((cameras_.size() < 2 && !options_.video) || options_.web_port != 0) return {};
   if (gst_element_set_state(cameras_[0].fanout, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE)
     return take_bus_error(pipeline_.get());
   const std::string port = std::to_string(read_port(cameras_[0].fanout, "current-port"));
-  for (size_t i = 1; i < cameras_.size(); i++) set_property(cameras_[i].fanout, "port", port);
+  for (size_t i = 0; i < cameras_.size(); i++) {
+    if (i > 0) set_property(cameras_[i].fanout, "port", port);
+    if (cameras_[i].jpeg_fanout) set_property(cameras_[i].jpeg_fanout, "port", port);
+  }
   return {};
 }
 
@@ -423,6 +540,9 @@ void Relay::print_addresses(const CameraRelay &camera) {
   const std::string base = std::string(tls ? "https" : "http") + "://" + authority + path;
   for (const auto &endpoint : imagestream::kEndpoints)
     g_print("%s: %s/%s\n", endpoint.label, base.c_str(), endpoint.name);
+  if (options_.video)
+    g_print("video: %s at %u kbit/s, a key frame at least every %u s; the JPEG frames at %s/jpeg\n",
+            options_.video->label, options_.bitrate, kKeyFrameIntervalS, base.c_str());
 }
 
 // "in 30.0 fps 1.20 MB/s, cameras 1, viewers 2, dropped 0 (slow viewers) 0 (ingest)"
@@ -436,8 +556,11 @@ std::string Relay::status_of(CameraRelay &camera, double seconds) {
   g_autofree gchar *text = g_strdup_printf(
       "in %.1f fps %.2f MB/s, cameras %" G_GUINT64_FORMAT ", viewers %" G_GUINT64_FORMAT ", dropped %" G_GUINT64_FORMAT
       " (slow viewers) %" G_GUINT64_FORMAT " (ingest)",
-      fps, mbps, read_counter(camera.ingest, "num-senders"), read_counter(camera.fanout, "num-viewers"),
-      read_counter(camera.fanout, "frames-dropped"), read_counter(camera.ingest, "frames-dropped"));
+      fps, mbps, read_counter(camera.ingest, "num-senders"),
+      read_counter(camera.fanout, "num-viewers") + (camera.jpeg_fanout ? read_counter(camera.jpeg_fanout, "num-viewers") : 0),
+      read_counter(camera.fanout, "frames-dropped") +
+          (camera.jpeg_fanout ? read_counter(camera.jpeg_fanout, "frames-dropped") : 0),
+      read_counter(camera.ingest, "frames-dropped"));
   return text;
 }
 
@@ -535,6 +658,15 @@ ExitCode Relay::run() {
   const guint sigint = g_unix_signal_add(SIGINT, on_signal_cb, this);
   const guint sigterm = g_unix_signal_add(SIGTERM, on_signal_cb, this);
   const guint sighup = g_unix_signal_add(SIGHUP, on_signal_cb, this);
+  guint key_frames = 0;
+  if (options_.video)
+    key_frames = g_timeout_add_seconds(
+        kKeyFrameIntervalS,
+        [](gpointer self) -> gboolean {
+          static_cast<Relay *>(self)->force_key_frames();
+          return G_SOURCE_CONTINUE;
+        },
+        this);
   guint status = 0;
   if (options_.status_interval > 0) {
     last_status_time_ = g_get_monotonic_time();
@@ -547,6 +679,7 @@ ExitCode Relay::run() {
   // during shutdown must not kill the relay half-way.
   stop();
   if (status) g_source_remove(status);
+  if (key_frames) g_source_remove(key_frames);
   if (demo_bus_watch) g_source_remove(demo_bus_watch);
   g_source_remove(bus_watch);
   g_source_remove(sighup);

@@ -239,7 +239,7 @@ void Stream::add_viewer(GObjectPtr<GSocket> socket, GObjectPtr<GIOStream> io, co
     } else {
       // The configuration, then the newest key frame and the deltas since,
       // none of which may be dropped: a picture at once.
-      v->wait_for_key();
+      v->set_video(gop_.empty());
       if (config_) v->push_header(config_);
       if (!gop_.empty()) {
         v->push_header(text_message(catchup_message(gop_.size())));

@@ -150,9 +150,9 @@ void Viewer::push_config(const WireMessageRef &config) {
   queue_.push_config(config);
 }
 
-void Viewer::wait_for_key() {
+void Viewer::set_video(bool need_key) {
   std::lock_guard<std::mutex> l(lock_);
-  queue_.wait_for_key();
+  queue_.set_video(need_key);
 }
 
 Totals Viewer::totals() {

@@ -66,7 +66,7 @@ class Viewer : public std::enable_shared_from_this<Viewer> {
   void push_frame(const WireMessageRef &frame);
   void push_control(const WireMessageRef &frame);
   void push_config(const WireMessageRef &config);
-  void wait_for_key();
+  void set_video(bool need_key);
   ViewerFigures figures();
   Totals totals();
 

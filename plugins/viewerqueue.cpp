@@ -81,7 +81,7 @@ void ViewerQueue::push_header(WireMessageRef frame) {
 void ViewerQueue::push_config(WireMessageRef config) {
   if (closing_) return;
   frames_dropped_ += drop_waiting();
-  wait_for_key();
+  set_video(true);
   headers_.push_back(std::move(config));
 }
 

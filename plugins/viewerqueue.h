@@ -102,11 +102,12 @@ class ViewerQueue {
   // the old one and are dropped; `config` goes next, never dropped, and then
   // only from a key frame on.
   void push_config(WireMessageRef config);
-  // Nothing but a key frame may start this viewer's stream (it joined a video
-  // stream with no key frame to give it yet).
-  void wait_for_key() {
-    need_key_ = true;
+  // The stream has delta frames (encoded video): key frames replace waiting
+  // frames. With `need_key`, nothing but a key frame may start this viewer's
+  // stream (it joined with no key frame to give it yet).
+  void set_video(bool need_key) {
     seen_delta_ = true;
+    need_key_ = need_key;
   }
   // A control frame (pong): next after the message being written. Only the
   // newest waits, so a viewer that pings without reading holds one at most.

@@ -16,6 +16,7 @@ apt_packages=(
   screen openssl curl bc valgrind
   clang libclang-rt-14-dev
   chromium python3-tornado
+  gstreamer1.0-plugins-ugly
   debhelper dpkg-dev man-db
 )
 # Node.js 20 comes with this kind of machine; Debian's own is the fallback.

@@ -76,6 +76,53 @@ test('--camera: cameras on one web port, each viewer gets only its own camera\'s
   assert.equal((await launcher.stop()).code, 0, launcher.stderr);
 });
 
+// A viewer of a video stream: the text messages (JSON) and the frames'
+// 14-byte headers, as plugins/videoformat.h documents them.
+async function connectVideoViewer(url) {
+  const viewer = await connectViewer(url);
+  viewer.texts = [];
+  viewer.frames = [];
+  viewer.ws.on('message', (data, isBinary) => {
+    if (!isBinary) {
+      viewer.texts.push(JSON.parse(data.toString()));
+      return;
+    }
+    const b = Buffer.from(data);
+    viewer.frames.push({ kind: b[0], key: (b[1] & 1) === 1, sequence: b.readUInt32BE(2), bytes: b.length - 14 });
+  });
+  return viewer;
+}
+
+for (const [codec, codecString] of [['vp8', /^vp8$/], ['h264', /^avc1\.[0-9a-f]{6}$/]]) {
+  test(`--video ${codec}: a configuration, then frames from a key frame on, and JPEG beside them`, async () => {
+    const launcher = await launch(['--demo', '--status-interval=0', '--video', codec, '0', '0', `v-${codec}`]).ready();
+    assert.match(launcher.stdout, new RegExp(`^video: ${codec === 'vp8' ? 'VP8' : 'H\\.264'} at 2000 kbit/s, a key frame ` +
+      `at least every 2 s; the JPEG frames at http://localhost:\\d+/v-${codec}/jpeg$`, 'm'));
+    const viewer = await connectVideoViewer(launcher.streamUrl);
+    try {
+      await waitFor('30 video frames', () => viewer.frames.length >= 30, 15000);
+      const config = viewer.texts.find((t) => t.type === 'config');
+      assert.ok(config, JSON.stringify(viewer.texts));
+      assert.match(config.codec, codecString);
+      assert.deepEqual([config.codedWidth, config.codedHeight], [640, 480]);
+      assert.equal(viewer.frames[0].key, true, 'the first frame is not a key frame');
+      assert.ok(viewer.frames.every((f) => f.kind === 1 && f.bytes > 0));
+      // In order and without gaps: nothing was dropped for this viewer.
+      viewer.frames.forEach((f, i) => i && assert.equal(f.sequence, viewer.frames[i - 1].sequence + 1));
+      const jpeg = await connectViewer(launcher.streamUrl + '/jpeg');
+      await waitFor('JPEG frames at /jpeg', () => jpeg.messages.length >= 5);
+      assert.ok(jpeg.messages.every(isJpeg));
+      jpeg.close();
+      const snapshot = await fetch(launcher.pageUrl + '/snapshot.jpg');
+      assert.equal(snapshot.status, 200);
+      assert.equal(snapshot.headers.get('content-type'), 'image/jpeg');
+    } finally {
+      viewer.close();
+    }
+    assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+  });
+}
+
 test('--filter with a real transform delivers the transformed frames', async () => {
   const launcher = await launch([
     '--status-interval=0', '--filter', 'jpegdec ! videoscale ! video/x-raw,width=160,height=120 ! jpegenc',
@@ -233,6 +280,8 @@ test('bad arguments: one line, then the usage, exit 2', () => {
     [['--camera', '5000:other', '5000', '8090', 'camera'], /two cameras send to port 5000/],
     [['--camera', '8090:other', '5000', '8090', 'camera'], /camera port 8090 is also the web port/],
     [['8090', '8090', 'camera'], /camera port 8090 is also the web port/],
+    [['--video', 'mpeg2', '5000', '8090', 'camera'], /--video takes vp8, vp9 or h264, not "mpeg2"/],
+    [['--video', 'vp8', '--bitrate', '0', '5000', '8090', 'camera'], /--bitrate must be from 1 to 100000 kbit\/s/],
   ];
   for (const [args, message] of cases) {
     const result = runLauncher(args);
