@@ -104,7 +104,7 @@ void expect_back_to_baseline(Relay &relay, int fds, long rss) {
   g_assert_cmpint(testutil::rss_kib() - rss, <, kSlackKib);
 }
 
-void test_hostile_senders_cost_the_healthy_flow_nothing() {
+void test_hostile_senders_cost_the_healthy_viewer_no_frame_and_leak_no_fds_or_memory() {
   Relay relay(kSinkProps, kSrcProps);
   int fds = testutil::open_fds();
   long rss = testutil::rss_kib();
@@ -153,7 +153,7 @@ void test_hostile_senders_cost_the_healthy_flow_nothing() {
   expect_back_to_baseline(relay, fds, rss);
 }
 
-void test_hostile_viewers_cost_the_healthy_flow_nothing() {
+void test_hostile_viewers_cost_the_healthy_viewer_no_frame_and_leak_no_fds_or_memory() {
   Relay relay(std::string(kSinkProps) + " max-viewers=16", kSrcProps);
   int fds = testutil::open_fds();
   long rss = testutil::rss_kib();
@@ -216,7 +216,7 @@ void test_hostile_viewers_cost_the_healthy_flow_nothing() {
   expect_back_to_baseline(relay, fds, rss);
 }
 
-void test_state_changes_under_traffic() {
+void test_state_changes_under_traffic_succeed_and_leak_no_fds() {
   Relay relay;
   g_assert_cmpint(gst_element_set_state(relay.pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
   int fds = testutil::open_fds();
@@ -240,10 +240,11 @@ void test_state_changes_under_traffic() {
 
 int main(int argc, char **argv) {
   testutil::init(&argc, &argv);
-  g_test_add_func("/faults/hostile-senders-cost-the-healthy-flow-nothing",
-                  test_hostile_senders_cost_the_healthy_flow_nothing);
-  g_test_add_func("/faults/hostile-viewers-cost-the-healthy-flow-nothing",
-                  test_hostile_viewers_cost_the_healthy_flow_nothing);
-  g_test_add_func("/faults/state-changes-under-traffic", test_state_changes_under_traffic);
+  g_test_add_func("/faults/hostile-senders-cost-the-healthy-viewer-no-frame-and-leak-no-fds-or-memory",
+                  test_hostile_senders_cost_the_healthy_viewer_no_frame_and_leak_no_fds_or_memory);
+  g_test_add_func("/faults/hostile-viewers-cost-the-healthy-viewer-no-frame-and-leak-no-fds-or-memory",
+                  test_hostile_viewers_cost_the_healthy_viewer_no_frame_and_leak_no_fds_or_memory);
+  g_test_add_func("/faults/state-changes-under-traffic-succeed-and-leak-no-fds",
+                  test_state_changes_under_traffic_succeed_and_leak_no_fds);
   return g_test_run();
 }

@@ -45,7 +45,7 @@ Bytes payload(size_t n, uint8_t seed) {
   return b;
 }
 
-void test_encode_decode_each_width_and_order() {
+void test_each_width_and_order_round_trips_and_refuses_lengths_it_cannot_hold() {
   for (unsigned w : {2u, 4u, 8u}) {
     for (ByteOrder o : {ByteOrder::BigEndian, ByteOrder::LittleEndian}) {
       PrefixFormat f{w, o};
@@ -70,7 +70,7 @@ void test_encode_decode_each_width_and_order() {
   g_assert_cmpmem(h, 4, expected_le, 4);
 }
 
-void test_split_at_every_byte_boundary() {
+void test_stream_split_at_any_byte_yields_the_same_frames() {
   for (unsigned w : {2u, 4u, 8u}) {
     PrefixFormat f{w, ByteOrder::BigEndian};
     std::vector<Bytes> frames = {payload(5, 1), payload(1, 2), payload(300, 3)};
@@ -93,7 +93,7 @@ void test_split_at_every_byte_boundary() {
   }
 }
 
-void test_many_frames_in_one_read() {
+void test_many_frames_in_one_read_all_come_out_in_order() {
   PrefixFormat f;
   std::vector<Bytes> frames;
   for (int i = 0; i < 500; i++) frames.push_back(payload(1 + i % 37, static_cast<uint8_t>(i)));
@@ -117,7 +117,7 @@ void test_zero_length_frame_is_skipped() {
   g_assert_true(c.frames[1] == frames[2]);
 }
 
-void test_length_limit() {
+void test_length_over_the_limit_is_refused_before_any_payload_memory_and_stays_refused() {
   PrefixFormat f;
   // Exactly the limit passes.
   {
@@ -150,7 +150,7 @@ void test_length_limit() {
   }
 }
 
-void test_mid_frame_tracks_unfinished_frames() {
+void test_mid_frame_holds_from_the_first_header_byte_until_the_frame_completes() {
   PrefixFormat f{4, ByteOrder::BigEndian};
   Bytes stream = encode(f, {payload(10, 1)});
   Collector c;
@@ -166,7 +166,7 @@ void test_mid_frame_tracks_unfinished_frames() {
   g_assert_cmpuint(c.frames.size(), ==, 1);
 }
 
-void test_direct_payload_writes() {
+void test_payload_written_straight_to_the_cursor_completes_the_frame() {
   PrefixFormat f;
   Bytes body = payload(1000, 9);
   Bytes stream = encode(f, {body, payload(2, 3)});
@@ -186,7 +186,7 @@ void test_direct_payload_writes() {
   g_assert_cmpuint(c.frames.size(), ==, 2);
 }
 
-void test_random_bytes_never_overrun() {
+void test_random_bytes_never_overrun_nor_yield_an_empty_frame() {
   // Whatever arrives, the parser writes only inside what frame_begin gave it
   // (the collector's vector, checked by ASan in the sanitizer build).
   uint32_t x = 12345;
@@ -214,13 +214,20 @@ void test_random_bytes_never_overrun() {
 
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
-  g_test_add_func("/frameparser/encode-decode-each-width-and-order", test_encode_decode_each_width_and_order);
-  g_test_add_func("/frameparser/split-at-every-byte-boundary", test_split_at_every_byte_boundary);
-  g_test_add_func("/frameparser/many-frames-in-one-read", test_many_frames_in_one_read);
+  g_test_add_func("/frameparser/each-width-and-order-round-trips-and-refuses-lengths-it-cannot-hold",
+                  test_each_width_and_order_round_trips_and_refuses_lengths_it_cannot_hold);
+  g_test_add_func("/frameparser/stream-split-at-any-byte-yields-the-same-frames",
+                  test_stream_split_at_any_byte_yields_the_same_frames);
+  g_test_add_func("/frameparser/many-frames-in-one-read-all-come-out-in-order",
+                  test_many_frames_in_one_read_all_come_out_in_order);
   g_test_add_func("/frameparser/zero-length-frame-is-skipped", test_zero_length_frame_is_skipped);
-  g_test_add_func("/frameparser/length-limit", test_length_limit);
-  g_test_add_func("/frameparser/mid-frame-tracks-unfinished-frames", test_mid_frame_tracks_unfinished_frames);
-  g_test_add_func("/frameparser/direct-payload-writes", test_direct_payload_writes);
-  g_test_add_func("/frameparser/random-bytes-never-overrun", test_random_bytes_never_overrun);
+  g_test_add_func("/frameparser/length-over-the-limit-is-refused-before-any-payload-memory-and-stays-refused",
+                  test_length_over_the_limit_is_refused_before_any_payload_memory_and_stays_refused);
+  g_test_add_func("/frameparser/mid-frame-holds-from-the-first-header-byte-until-the-frame-completes",
+                  test_mid_frame_holds_from_the_first_header_byte_until_the_frame_completes);
+  g_test_add_func("/frameparser/payload-written-straight-to-the-cursor-completes-the-frame",
+                  test_payload_written_straight_to_the_cursor_completes_the_frame);
+  g_test_add_func("/frameparser/random-bytes-never-overrun-nor-yield-an-empty-frame",
+                  test_random_bytes_never_overrun_nor_yield_an_empty_frame);
   return g_test_run();
 }

@@ -192,7 +192,7 @@ void test_mjpeg_with_curl_parses_into_full_jpegs_at_the_source_rate() {
   g_assert_cmpint(decoded.second, ==, 240);
 }
 
-void test_stuck_mjpeg_client_is_bounded_and_closed_after_viewer_timeout() {
+void test_stuck_mjpeg_client_is_bounded_and_timed_out_while_the_healthy_one_gets_every_frame() {
   const auto frames = testutil::numbered_frames(300, 150000, 250000);
   SinkHarness sink("viewer-timeout=1");
   const std::string mjpeg = sink.endpoint(Endpoint::Mjpeg);
@@ -385,7 +385,7 @@ void test_requests_outside_path_and_switched_off_endpoints_get_404() {
   g_assert_cmpint(testutil::http_get(deep.port, "/b/stats.json").status, ==, 404);
 }
 
-void test_mjpeg_clients_count_against_max_viewers() {
+void test_mjpeg_clients_and_websocket_viewers_count_against_max_viewers_alike() {
   SinkHarness sink("max-viewers=1");
   const std::string mjpeg = sink.endpoint(Endpoint::Mjpeg);
   MjpegClient first, second;
@@ -405,14 +405,15 @@ int main(int argc, char **argv) {
                   test_snapshot_is_503_before_a_frame_then_a_jpeg_of_the_source_size);
   g_test_add_func("/httpclients/mjpeg-with-curl-parses-into-full-jpegs-at-the-source-rate",
                   test_mjpeg_with_curl_parses_into_full_jpegs_at_the_source_rate);
-  g_test_add_func("/httpclients/stuck-mjpeg-client-is-bounded-and-closed-after-viewer-timeout",
-                  test_stuck_mjpeg_client_is_bounded_and_closed_after_viewer_timeout);
+  g_test_add_func("/httpclients/stuck-mjpeg-client-is-bounded-and-timed-out-while-the-healthy-one-gets-every-frame",
+                  test_stuck_mjpeg_client_is_bounded_and_timed_out_while_the_healthy_one_gets_every_frame);
   g_test_add_func("/httpclients/stopping-ends-the-mjpeg-stream-with-its-closing-delimiter",
                   test_stopping_ends_the_mjpeg_stream_with_its_closing_delimiter);
   g_test_add_func("/httpclients/stats-and-metrics-count-one-viewer-of-each-kind",
                   test_stats_and_metrics_count_one_viewer_of_each_kind);
   g_test_add_func("/httpclients/requests-outside-path-and-switched-off-endpoints-get-404",
                   test_requests_outside_path_and_switched_off_endpoints_get_404);
-  g_test_add_func("/httpclients/mjpeg-clients-count-against-max-viewers", test_mjpeg_clients_count_against_max_viewers);
+  g_test_add_func("/httpclients/mjpeg-clients-and-websocket-viewers-count-against-max-viewers-alike",
+                  test_mjpeg_clients_and_websocket_viewers_count_against_max_viewers_alike);
   return g_test_run();
 }

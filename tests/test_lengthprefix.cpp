@@ -78,7 +78,7 @@ void test_seed_sender_frames_arrive_bit_exact() {
   g_assert_cmpuint(testutil::get_u64(in.src, "frames-dropped"), ==, 0);
 }
 
-void test_thousand_frames_arrive_in_order() {
+void test_thousand_frames_arrive_bit_exact_in_order() {
   Ingest in;
   int fd = testutil::tcp_connect(in.port);
   std::thread sender([&] {
@@ -89,7 +89,7 @@ void test_thousand_frames_arrive_in_order() {
   close(fd);
 }
 
-void test_buffers_are_timestamped_with_arrival_running_time() {
+void test_buffers_carry_arrival_running_time_and_the_first_is_discont() {
   Ingest in;
   int fd = testutil::tcp_connect(in.port);
   g_assert_true(testutil::send_frame(fd, tagged(1, 0, 10)));
@@ -166,7 +166,7 @@ struct BusWatch {
   }
 };
 
-void test_hostile_senders_do_not_disturb_good_ones() {
+void test_hostile_senders_lose_only_their_own_frames_and_are_named_in_warnings() {
   Ingest in("max-frame-size=1048576");
   int during = testutil::tcp_connect(in.port);
   uint32_t during_sent = 0;
@@ -246,7 +246,7 @@ void test_hostile_senders_do_not_disturb_good_ones() {
   close(after);
 }
 
-void test_sender_events_are_signalled() {
+void test_sender_added_and_removed_are_signalled_with_the_reason() {
   Ingest in;
   struct Seen {
     std::atomic<int> added{0}, removed{0};
@@ -309,7 +309,7 @@ void test_silent_senders_cannot_lock_out_a_camera() {
   for (int fd : silent) close(fd);
 }
 
-void test_listens_from_ready() {
+void test_listens_from_ready_notifies_current_port_and_resets_it_in_null() {
   GstElement *src = gst_element_factory_make("lengthprefixsrc", nullptr);
   g_object_set(src, "port", 0, nullptr);
   std::atomic<int> notified{0};
@@ -348,7 +348,7 @@ void test_null_returns_promptly_while_waiting_for_data() {
   close(fd);
 }
 
-void test_state_cycling_with_senders_leaks_nothing() {
+void test_state_cycling_with_senders_leaks_no_fds() {
   GstElement *pipeline = testutil::parse("lengthprefixsrc name=src port=0 ! fakesink sync=false");
   GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
   int baseline = testutil::open_fds();
@@ -404,7 +404,7 @@ struct Camera {
   }
 };
 
-void test_sink_to_src_round_trip_with_jpegenc() {
+void test_sink_jpegenc_frames_arrive_bit_exact_and_are_counted_sent() {
   Ingest in;
   std::string desc =
       "videotestsrc num-buffers=60 pattern=smpte ! video/x-raw,width=640,height=480 ! jpegenc ! "
@@ -438,7 +438,7 @@ void test_sink_to_src_round_trip_with_jpegenc() {
   gst_object_unref(camera);
 }
 
-void test_sink_survives_source_restart_without_partial_frames() {
+void test_sink_drops_while_the_source_is_down_and_reconnects_without_partial_frames() {
   auto in = std::make_unique<Ingest>();
   int port = in->port;
   Camera cam(port);
@@ -472,7 +472,7 @@ void test_sink_survives_source_restart_without_partial_frames() {
   g_assert_cmpuint(testutil::get_u64(in->src, "frames-dropped"), ==, 0);
 }
 
-void test_sink_does_not_block_while_server_down() {
+void test_sink_drops_frames_without_blocking_while_the_server_is_down() {
   // Nothing listens on this port: render() drops and returns.
   Ingest probe;
   int port = probe.port;
@@ -487,7 +487,7 @@ void test_sink_does_not_block_while_server_down() {
   g_assert_false(connected);
 }
 
-void test_multifilesink_gets_bit_exact_frames_then_eos() {
+void test_multifilesink_gets_bit_exact_frames_of_three_cameras_amid_hostile_senders_then_eos() {
   testutil::TempDir dir;
   const std::string location = dir.path + "/frame-%05d.jpg";
   GstElement *pipeline = testutil::parse(
@@ -553,7 +553,7 @@ void test_multifilesink_gets_bit_exact_frames_then_eos() {
   gst_object_unref(pipeline);
 }
 
-void test_prefix_options_round_trip() {
+void test_each_prefix_size_and_byte_order_round_trips_sink_to_src() {
   for (const char *opts :
        {"prefix-size=2", "prefix-size=4 byte-order=little-endian", "prefix-size=8 byte-order=little-endian"}) {
     Ingest in(opts);
@@ -577,31 +577,37 @@ void test_prefix_options_round_trip() {
 int main(int argc, char **argv) {
   testutil::init(&argc, &argv);
   g_test_add_func("/lengthprefixsrc/seed-sender-frames-arrive-bit-exact", test_seed_sender_frames_arrive_bit_exact);
-  g_test_add_func("/lengthprefixsrc/thousand-frames-arrive-in-order", test_thousand_frames_arrive_in_order);
-  g_test_add_func("/lengthprefixsrc/buffers-timestamped-with-arrival-running-time",
-                  test_buffers_are_timestamped_with_arrival_running_time);
+  g_test_add_func("/lengthprefixsrc/thousand-frames-arrive-bit-exact-in-order",
+                  test_thousand_frames_arrive_bit_exact_in_order);
+  g_test_add_func("/lengthprefixsrc/buffers-carry-arrival-running-time-and-the-first-is-discont",
+                  test_buffers_carry_arrival_running_time_and_the_first_is_discont);
   g_test_add_func("/lengthprefixsrc/three-concurrent-senders-frames-whole-and-unmixed",
                   test_three_concurrent_senders_frames_whole_and_unmixed);
   g_test_add_func("/lengthprefixsrc/slow-sender-does-not-stall-others", test_slow_sender_does_not_stall_others);
-  g_test_add_func("/lengthprefixsrc/hostile-senders-do-not-disturb-good-ones",
-                  test_hostile_senders_do_not_disturb_good_ones);
-  g_test_add_func("/lengthprefixsrc/sender-events-are-signalled", test_sender_events_are_signalled);
+  g_test_add_func("/lengthprefixsrc/hostile-senders-lose-only-their-own-frames-and-are-named-in-warnings",
+                  test_hostile_senders_lose_only_their_own_frames_and_are_named_in_warnings);
+  g_test_add_func("/lengthprefixsrc/sender-added-and-removed-are-signalled-with-the-reason",
+                  test_sender_added_and_removed_are_signalled_with_the_reason);
   g_test_add_func("/lengthprefixsrc/max-senders-refuses-extra-connections", test_max_senders_refuses_extra_connections);
   g_test_add_func("/lengthprefixsrc/silent-senders-cannot-lock-out-a-camera",
                   test_silent_senders_cannot_lock_out_a_camera);
-  g_test_add_func("/lengthprefixsrc/listens-from-ready", test_listens_from_ready);
+  g_test_add_func("/lengthprefixsrc/listens-from-ready-notifies-current-port-and-resets-it-in-null",
+                  test_listens_from_ready_notifies_current_port_and_resets_it_in_null);
   g_test_add_func("/lengthprefixsrc/port-in-use-fails-with-error-naming-it",
                   test_port_in_use_fails_with_error_naming_it);
   g_test_add_func("/lengthprefixsrc/null-returns-promptly-while-waiting-for-data",
                   test_null_returns_promptly_while_waiting_for_data);
-  g_test_add_func("/lengthprefixsrc/state-cycling-with-senders-leaks-nothing",
-                  test_state_cycling_with_senders_leaks_nothing);
-  g_test_add_func("/lengthprefixsrc/multifilesink-gets-bit-exact-frames-of-three-cameras-amid-hostile-senders",
-                  test_multifilesink_gets_bit_exact_frames_then_eos);
-  g_test_add_func("/lengthprefix/prefix-options-round-trip", test_prefix_options_round_trip);
-  g_test_add_func("/lengthprefixsink/round-trip-with-jpegenc", test_sink_to_src_round_trip_with_jpegenc);
-  g_test_add_func("/lengthprefixsink/survives-source-restart-without-partial-frames",
-                  test_sink_survives_source_restart_without_partial_frames);
-  g_test_add_func("/lengthprefixsink/does-not-block-while-server-down", test_sink_does_not_block_while_server_down);
+  g_test_add_func("/lengthprefixsrc/state-cycling-with-senders-leaks-no-fds",
+                  test_state_cycling_with_senders_leaks_no_fds);
+  g_test_add_func("/lengthprefixsrc/multifilesink-gets-bit-exact-frames-of-three-cameras-amid-hostile-senders-then-eos",
+                  test_multifilesink_gets_bit_exact_frames_of_three_cameras_amid_hostile_senders_then_eos);
+  g_test_add_func("/lengthprefix/each-prefix-size-and-byte-order-round-trips-sink-to-src",
+                  test_each_prefix_size_and_byte_order_round_trips_sink_to_src);
+  g_test_add_func("/lengthprefixsink/jpegenc-frames-arrive-bit-exact-and-are-counted-sent",
+                  test_sink_jpegenc_frames_arrive_bit_exact_and_are_counted_sent);
+  g_test_add_func("/lengthprefixsink/drops-while-the-source-is-down-and-reconnects-without-partial-frames",
+                  test_sink_drops_while_the_source_is_down_and_reconnects_without_partial_frames);
+  g_test_add_func("/lengthprefixsink/drops-frames-without-blocking-while-the-server-is-down",
+                  test_sink_drops_frames_without_blocking_while_the_server_is_down);
   return g_test_run();
 }

@@ -75,7 +75,7 @@ void expect_tags(const Bytes &wire, const std::string &want) {
   if (got != want) g_error("messages \"%s\", expected \"%s\"", got.c_str(), want.c_str());
 }
 
-void test_queue_delivers_in_order_when_viewer_keeps_up() {
+void test_delivers_in_order_when_viewer_keeps_up() {
   ViewerQueue q(frames(2));
   for (char c : std::string("abcdef")) {
     g_assert_cmpuint(q.push_frame(message(c)), ==, 0);
@@ -87,7 +87,7 @@ void test_queue_delivers_in_order_when_viewer_keeps_up() {
   g_assert_true(q.empty());
 }
 
-void test_queue_newest_frame_wins_when_viewer_falls_behind() {
+void test_newest_frame_wins_when_viewer_falls_behind() {
   ViewerQueue q(frames(2));
   size_t dropped = 0;
   for (char c : std::string("abcdefg")) dropped += q.push_frame(message(c));
@@ -97,7 +97,7 @@ void test_queue_newest_frame_wins_when_viewer_falls_behind() {
   expect_tags(drain(q), "fg");
 }
 
-void test_queue_never_cuts_the_message_being_written() {
+void test_never_cuts_the_message_being_written() {
   ViewerQueue q(frames(1));
   q.push_frame(message('a'));
   Span spans[imagestream::kMaxSpans];
@@ -113,7 +113,7 @@ void test_queue_never_cuts_the_message_being_written() {
   g_assert_cmpuint(q.frames_dropped(), ==, 3);
 }
 
-void test_queue_memory_bounded_whatever_the_viewer_does() {
+void test_memory_bounded_and_dropped_frames_released_whatever_the_viewer_does() {
   ViewerQueue q(frames(3));
   std::weak_ptr<const WireMessage> first;
   for (int i = 0; i < 10000; i++) {
@@ -127,7 +127,7 @@ void test_queue_memory_bounded_whatever_the_viewer_does() {
   g_assert_cmpuint(q.frames_dropped(), ==, 10000 - 3);
 }
 
-void test_queue_control_frames_go_between_messages() {
+void test_control_frames_go_between_messages_and_only_the_newest_pong_waits() {
   ViewerQueue q(frames(4));
   q.push_frame(message('a'));
   q.push_frame(message('b'));
@@ -146,7 +146,7 @@ void test_queue_control_frames_go_between_messages() {
   expect_tags(drain(q), "9");
 }
 
-void test_queue_headers_first_and_never_dropped() {
+void test_headers_first_and_never_dropped() {
   ViewerQueue q(frames(1));
   q.push_header(message('h'));
   q.push_header(message('i'));
@@ -155,7 +155,7 @@ void test_queue_headers_first_and_never_dropped() {
   expect_tags(drain(q), "hib");
 }
 
-void test_queue_close_drops_waiting_and_goes_last() {
+void test_close_drops_waiting_and_goes_last() {
   ViewerQueue q(frames(4));
   q.push_frame(message('a'));
   q.push_frame(message('b'));
@@ -175,7 +175,7 @@ void test_queue_close_drops_waiting_and_goes_last() {
 
 // Bytes waiting (header and payload: 6 per message here) past the limit drop
 // the oldest; a frame bigger than the whole allowance still goes.
-void test_queue_byte_limit_drops_oldest_and_keeps_the_newest() {
+void test_byte_limit_drops_oldest_and_keeps_the_newest() {
   ViewerQueue q({0, 13, 0});
   for (char c : std::string("abcde")) q.push_frame(message(c));
   g_assert_cmpuint(q.waiting_bytes(), ==, 12);
@@ -188,7 +188,7 @@ void test_queue_byte_limit_drops_oldest_and_keeps_the_newest() {
 
 // The time limit is stream time: from the oldest waiting frame's arrival to
 // the newest's, not the time the queue was asked.
-void test_queue_time_limit_spans_oldest_to_newest_arrival() {
+void test_time_limit_spans_oldest_to_newest_arrival() {
   ViewerQueue q({0, 0, 15 * 1000});
   q.push_frame(frame_at('a', 0));
   q.push_frame(frame_at('b', 10));
@@ -199,7 +199,7 @@ void test_queue_time_limit_spans_oldest_to_newest_arrival() {
 }
 
 // Without limits every frame waits, in order: the ring grows as needed.
-void test_queue_without_limits_keeps_every_frame_in_order() {
+void test_without_limits_keeps_every_frame_in_order() {
   ViewerQueue q({0, 0, 0});
   std::string all;
   for (int i = 0; i < 300; i++) {
@@ -213,7 +213,7 @@ void test_queue_without_limits_keeps_every_frame_in_order() {
 // Encoded video: a dropped frame takes the deltas that need it along, and
 // deltas arriving after are dropped until a key frame; the viewer never gets
 // a delta whose reference it did not get. (Upper case: key frames.)
-void test_queue_never_sends_a_delta_after_a_dropped_frame() {
+void test_never_sends_a_delta_after_a_dropped_frame() {
   ViewerQueue q(frames(3));
   q.push_frame(frame_at('A', 0));
   q.push_frame(frame_at('b', 1, true));
@@ -232,7 +232,7 @@ void test_queue_never_sends_a_delta_after_a_dropped_frame() {
 
 // In a stream with delta frames a key frame replaces the frames waiting: the
 // newest group of pictures wins, and latency drops back at once.
-void test_queue_key_frame_replaces_the_waiting_frames() {
+void test_key_frame_replaces_the_waiting_frames_of_a_video_stream() {
   ViewerQueue q(frames(4));
   Span spans[imagestream::kMaxSpans];
   q.push_frame(frame_at('A', 0));
@@ -249,7 +249,7 @@ void test_queue_key_frame_replaces_the_waiting_frames() {
 
 // The time without progress is the queue's too: blocked writes start it,
 // any byte written ends it.
-void test_queue_stalls_only_without_progress() {
+void test_stalls_only_without_progress() {
   ViewerQueue q(frames(2));
   q.push_frame(message('a'));
   g_assert_false(q.stalled(1000, 10));
@@ -265,7 +265,7 @@ void test_queue_stalls_only_without_progress() {
 
 // --- framing ---
 
-void test_header_sizes_at_each_length_boundary() {
+void test_header_is_2_4_or_10_bytes_at_each_length_boundary() {
   uint8_t h[ws::kMaxServerHeader];
   g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 0), ==, 2);
   g_assert_cmpuint(h[0], ==, 0x82);
@@ -288,7 +288,7 @@ void test_header_sizes_at_each_length_boundary() {
   g_assert_cmpuint(n, ==, 0x123456789ULL);
 }
 
-void test_close_frame_carries_code_and_reason() {
+void test_close_frame_carries_code_and_reason_cut_to_fit_125_bytes() {
   Bytes f = ws::close_frame(1001, "bye");
   Bytes expected = {0x88, 5, 0x03, 0xE9, 'b', 'y', 'e'};
   g_assert_true(f == expected);
@@ -355,7 +355,7 @@ void test_reader_refuses_oversized_message_even_fragmented() {
   g_assert_true(reader2.feed(huge.data(), huge.size(), e) == ws::ClientFrameReader::Status::TooBig);
 }
 
-void test_reader_protocol_errors() {
+void test_reader_reports_each_protocol_error_and_stays_broken() {
   const std::vector<Bytes> bad = {
       client_frame(0x82, {1, 2}, false),  // unmasked
       client_frame(0xC2, {1}),            // RSV1 without an extension
@@ -400,7 +400,7 @@ uint32_t next_random(uint32_t &x) {
 
 // Arbitrary bytes never crash the reader nor make it report what was not sent
 // (a control payload over 125 bytes, a message over the limit).
-void test_reader_survives_random_bytes() {
+void test_reader_survives_random_bytes_reporting_nothing_over_its_limits() {
   uint32_t x = 12345;
   for (int round = 0; round < 2000; round++) {
     Bytes junk(2 + next_random(x) % 300);
@@ -422,7 +422,7 @@ void test_reader_survives_random_bytes() {
 // With a part trailer (MJPEG), frames go out as their payload and the
 // trailer, without their WebSocket header, whole and in order whatever the
 // writes take; control messages go as they are.
-void test_queue_part_trailer_follows_each_frame_payload() {
+void test_part_trailer_follows_each_frame_payload() {
   static const char trailer[] = "|T|";
   for (size_t chunk : {size_t{1}, size_t{2}, size_t{4}, size_t{7}, SIZE_MAX}) {
     ViewerQueue q(frames(2));
@@ -443,39 +443,42 @@ void test_queue_part_trailer_follows_each_frame_payload() {
 
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, nullptr);
-  g_test_add_func("/viewerqueue/delivers-in-order-when-viewer-keeps-up",
-                  test_queue_delivers_in_order_when_viewer_keeps_up);
+  g_test_add_func("/viewerqueue/delivers-in-order-when-viewer-keeps-up", test_delivers_in_order_when_viewer_keeps_up);
   g_test_add_func("/viewerqueue/newest-frame-wins-when-viewer-falls-behind",
-                  test_queue_newest_frame_wins_when_viewer_falls_behind);
-  g_test_add_func("/viewerqueue/never-cuts-the-message-being-written", test_queue_never_cuts_the_message_being_written);
-  g_test_add_func("/viewerqueue/memory-bounded-whatever-the-viewer-does",
-                  test_queue_memory_bounded_whatever_the_viewer_does);
-  g_test_add_func("/viewerqueue/control-frames-go-between-messages", test_queue_control_frames_go_between_messages);
-  g_test_add_func("/viewerqueue/headers-first-and-never-dropped", test_queue_headers_first_and_never_dropped);
-  g_test_add_func("/viewerqueue/close-drops-waiting-and-goes-last", test_queue_close_drops_waiting_and_goes_last);
+                  test_newest_frame_wins_when_viewer_falls_behind);
+  g_test_add_func("/viewerqueue/never-cuts-the-message-being-written", test_never_cuts_the_message_being_written);
+  g_test_add_func("/viewerqueue/memory-bounded-and-dropped-frames-released-whatever-the-viewer-does",
+                  test_memory_bounded_and_dropped_frames_released_whatever_the_viewer_does);
+  g_test_add_func("/viewerqueue/control-frames-go-between-messages-and-only-the-newest-pong-waits",
+                  test_control_frames_go_between_messages_and_only_the_newest_pong_waits);
+  g_test_add_func("/viewerqueue/headers-first-and-never-dropped", test_headers_first_and_never_dropped);
+  g_test_add_func("/viewerqueue/close-drops-waiting-and-goes-last", test_close_drops_waiting_and_goes_last);
   g_test_add_func("/viewerqueue/byte-limit-drops-oldest-and-keeps-the-newest",
-                  test_queue_byte_limit_drops_oldest_and_keeps_the_newest);
+                  test_byte_limit_drops_oldest_and_keeps_the_newest);
   g_test_add_func("/viewerqueue/time-limit-spans-oldest-to-newest-arrival",
-                  test_queue_time_limit_spans_oldest_to_newest_arrival);
+                  test_time_limit_spans_oldest_to_newest_arrival);
   g_test_add_func("/viewerqueue/without-limits-keeps-every-frame-in-order",
-                  test_queue_without_limits_keeps_every_frame_in_order);
+                  test_without_limits_keeps_every_frame_in_order);
   g_test_add_func("/viewerqueue/never-sends-a-delta-after-a-dropped-frame",
-                  test_queue_never_sends_a_delta_after_a_dropped_frame);
+                  test_never_sends_a_delta_after_a_dropped_frame);
   g_test_add_func("/viewerqueue/key-frame-replaces-the-waiting-frames-of-a-video-stream",
-                  test_queue_key_frame_replaces_the_waiting_frames);
-  g_test_add_func("/viewerqueue/stalls-only-without-progress", test_queue_stalls_only_without_progress);
-  g_test_add_func("/viewerqueue/part-trailer-follows-each-frame-payload",
-                  test_queue_part_trailer_follows_each_frame_payload);
-  g_test_add_func("/wsframe/header-sizes-at-each-length-boundary", test_header_sizes_at_each_length_boundary);
-  g_test_add_func("/wsframe/close-frame-carries-code-and-reason", test_close_frame_carries_code_and_reason);
+                  test_key_frame_replaces_the_waiting_frames_of_a_video_stream);
+  g_test_add_func("/viewerqueue/stalls-only-without-progress", test_stalls_only_without_progress);
+  g_test_add_func("/viewerqueue/part-trailer-follows-each-frame-payload", test_part_trailer_follows_each_frame_payload);
+  g_test_add_func("/wsframe/header-is-2-4-or-10-bytes-at-each-length-boundary",
+                  test_header_is_2_4_or_10_bytes_at_each_length_boundary);
+  g_test_add_func("/wsframe/close-frame-carries-code-and-reason-cut-to-fit-125-bytes",
+                  test_close_frame_carries_code_and_reason_cut_to_fit_125_bytes);
   g_test_add_func("/wsframe/reader-unmasks-control-frames-in-any-split",
                   test_reader_unmasks_control_frames_in_any_split);
   g_test_add_func("/wsframe/reader-fragmented-message-measured-whole-with-ping-inside",
                   test_reader_fragmented_message_measured_whole_with_ping_inside);
   g_test_add_func("/wsframe/reader-refuses-oversized-message-even-fragmented",
                   test_reader_refuses_oversized_message_even_fragmented);
-  g_test_add_func("/wsframe/reader-protocol-errors", test_reader_protocol_errors);
+  g_test_add_func("/wsframe/reader-reports-each-protocol-error-and-stays-broken",
+                  test_reader_reports_each_protocol_error_and_stays_broken);
   g_test_add_func("/wsframe/reader-close-without-code-is-1005", test_reader_close_without_code_is_1005);
-  g_test_add_func("/wsframe/reader-survives-random-bytes", test_reader_survives_random_bytes);
+  g_test_add_func("/wsframe/reader-survives-random-bytes-reporting-nothing-over-its-limits",
+                  test_reader_survives_random_bytes_reporting_nothing_over_its_limits);
   return g_test_run();
 }

@@ -93,13 +93,13 @@ void stuck_viewer_scenario(SinkHarness &sink, const std::string &scheme, WsClien
   g_assert_cmpuint(sink.u64("frames-dropped"), >, 0);
 }
 
-void test_stuck_viewer_is_bounded_and_closed_after_timeout() {
+void test_stuck_viewer_is_bounded_costs_the_others_nothing_and_is_closed_after_timeout() {
   SinkHarness sink("viewer-timeout=1");
   WsClient stuck(WsClient::Transport::Plain, kStuckReceiveBuffer);
   stuck_viewer_scenario(sink, "ws", stuck);
 }
 
-void test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded() {
+void test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded_and_closed_after_timeout() {
   testutil::TempDir dir;
   std::string cert, key;
   if (!testutil::make_certificate(dir.path, cert, key)) {
@@ -113,7 +113,7 @@ void test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded() {
 
 // A viewer that stops reading for a while then resumes skips frames but always
 // ends on the newest one, in order, and is not disconnected.
-void test_viewer_that_falls_behind_skips_to_newest_frame() {
+void test_viewer_that_falls_behind_skips_to_the_newest_frame_and_stays_connected() {
   SinkHarness sink("viewer-timeout=0");
   WsClient slow(WsClient::Transport::Plain, kStuckReceiveBuffer);
   g_assert_cmpint(slow.upgrade(sink.port, "/camera"), ==, 101);
@@ -135,7 +135,7 @@ void test_viewer_that_falls_behind_skips_to_newest_frame() {
   g_assert_cmpuint(sink.viewers(), ==, 1);
 }
 
-void test_http_page_static_files_and_404s() {
+void test_page_and_files_only_under_the_path_and_never_outside_the_root() {
   testutil::TempDir dir;
   dir.write("secret.txt", "outside the root");
   dir.write("root/index.html", "<html>seed page</html>");
@@ -210,7 +210,7 @@ void test_http_page_static_files_and_404s() {
   g_assert_cmpint(testutil::http_get(builtin.port, "/index.html").status, ==, 404);
 }
 
-void test_max_viewers_enforced() {
+void test_viewers_over_max_viewers_get_503_and_are_closed_until_one_leaves() {
   SinkHarness sink("max-viewers=2");
   WsClient a, b, c, d;
   g_assert_cmpint(a.upgrade(sink.port, "/camera"), ==, 101);
@@ -223,7 +223,7 @@ void test_max_viewers_enforced() {
   g_assert_cmpint(d.upgrade(sink.port, "/camera"), ==, 101);
 }
 
-void test_disallowed_origin_refused() {
+void test_only_allowed_origins_may_upgrade_and_any_when_unset() {
   SinkHarness sink("allowed-origins=\"http://good.example, https://also.example\"");
   WsClient evil, none, good, also;
   g_assert_cmpint(evil.upgrade(sink.port, "/camera", "Origin: http://evil.example\r\n"), ==, 403);
@@ -237,7 +237,7 @@ void test_disallowed_origin_refused() {
   g_assert_cmpint(any.upgrade(open.port, "/camera", "Origin: http://evil.example\r\n"), ==, 101);
 }
 
-void test_late_viewer_gets_stream_headers_then_latest_frame() {
+void test_late_viewer_gets_stream_headers_then_latest_frame_uncompressed() {
   SinkHarness sink("", "application/x-test,streamheader=(buffer)<0a0b,0c>");
   for (uint8_t i = 1; i <= 5; i++) sink.push(Bytes(100, i));
   WsClient v;
@@ -259,7 +259,7 @@ void test_late_viewer_gets_stream_headers_then_latest_frame() {
   g_assert_true(m.payload == Bytes(70000, 6));
 }
 
-void test_viewer_ping_close_and_oversized_message() {
+void test_viewer_ping_gets_pong_close_1000_oversized_1009_and_unmasked_1002() {
   SinkHarness sink("max-message-size=1000");
   WsClient v;
   g_assert_cmpint(v.upgrade(sink.port, "/camera"), ==, 101);
@@ -346,7 +346,7 @@ void test_request_body_is_refused_without_being_kept() {
 }
 
 // Regression: a client that sends half a request is cut off after request-timeout.
-void test_half_request_is_closed_after_timeout() {
+void test_half_request_is_closed_after_request_timeout_leaking_no_fds() {
   SinkHarness sink("request-timeout=1");
   const int baseline = testutil::open_fds();
   int fd = testutil::tcp_connect(sink.port);
@@ -358,7 +358,7 @@ void test_half_request_is_closed_after_timeout() {
 }
 
 // RFC 6455 7.4: codes a viewer sends that may not be sent back get 1002.
-void test_invalid_close_code_is_answered_with_protocol_error() {
+void test_unsendable_close_code_gets_1002_and_others_are_echoed() {
   SinkHarness sink;
   for (uint16_t code : {1005, 1006, 1015, 999, 5000}) {
     WsClient v;
@@ -389,7 +389,7 @@ Bytes first_message_from(GstElement *pipeline, const std::function<void()> &afte
   return m.payload;
 }
 
-void test_videotestsrc_jpegenc_pipeline_delivers_jpeg() {
+void test_videotestsrc_jpegenc_pipeline_delivers_a_whole_jpeg() {
   GstElement *p = testutil::parse(
       "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc ! "
       "websocketsink name=ws port=0");
@@ -399,7 +399,7 @@ void test_videotestsrc_jpegenc_pipeline_delivers_jpeg() {
   gst_object_unref(p);
 }
 
-void test_lengthprefixsrc_pipeline_delivers_frames_bit_exact() {
+void test_lengthprefixsrc_pipeline_delivers_the_camera_frame_bit_exact() {
   GstElement *p = testutil::parse("lengthprefixsrc name=src port=0 ! websocketsink name=ws port=0");
   // Not waiting: the sink prerolls only on the first frame, sent below.
   g_assert_cmpint(gst_element_set_state(p, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
@@ -495,32 +495,36 @@ int main(int argc, char **argv) {
   testutil::init(&argc, &argv);
   g_test_add_func("/websocketsink/ten-viewers-receive-every-frame-bit-exact-in-order",
                   test_ten_viewers_receive_every_frame_bit_exact_in_order);
-  g_test_add_func("/websocketsink/stuck-viewer-is-bounded-and-closed-after-timeout",
-                  test_stuck_viewer_is_bounded_and_closed_after_timeout);
-  g_test_add_func("/websocketsink/viewer-that-falls-behind-skips-to-newest-frame",
-                  test_viewer_that_falls_behind_skips_to_newest_frame);
-  g_test_add_func("/websocketsink/wss-viewers-receive-every-frame-and-stuck-one-is-bounded",
-                  test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded);
-  g_test_add_func("/websocketsink/http-page-static-files-and-404s", test_http_page_static_files_and_404s);
-  g_test_add_func("/websocketsink/max-viewers-enforced", test_max_viewers_enforced);
-  g_test_add_func("/websocketsink/disallowed-origin-refused", test_disallowed_origin_refused);
-  g_test_add_func("/websocketsink/late-viewer-gets-stream-headers-then-latest-frame",
-                  test_late_viewer_gets_stream_headers_then_latest_frame);
-  g_test_add_func("/websocketsink/viewer-ping-close-and-oversized-message",
-                  test_viewer_ping_close_and_oversized_message);
-  g_test_add_func("/websocketsink/videotestsrc-jpegenc-pipeline-delivers-jpeg",
-                  test_videotestsrc_jpegenc_pipeline_delivers_jpeg);
-  g_test_add_func("/websocketsink/lengthprefixsrc-pipeline-delivers-frames-bit-exact",
-                  test_lengthprefixsrc_pipeline_delivers_frames_bit_exact);
+  g_test_add_func("/websocketsink/stuck-viewer-is-bounded-costs-the-others-nothing-and-is-closed-after-timeout",
+                  test_stuck_viewer_is_bounded_costs_the_others_nothing_and_is_closed_after_timeout);
+  g_test_add_func("/websocketsink/viewer-that-falls-behind-skips-to-the-newest-frame-and-stays-connected",
+                  test_viewer_that_falls_behind_skips_to_the_newest_frame_and_stays_connected);
+  g_test_add_func("/websocketsink/wss-viewers-receive-every-frame-and-stuck-one-is-bounded-and-closed-after-timeout",
+                  test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded_and_closed_after_timeout);
+  g_test_add_func("/websocketsink/page-and-files-only-under-the-path-and-never-outside-the-root",
+                  test_page_and_files_only_under_the_path_and_never_outside_the_root);
+  g_test_add_func("/websocketsink/viewers-over-max-viewers-get-503-and-are-closed-until-one-leaves",
+                  test_viewers_over_max_viewers_get_503_and_are_closed_until_one_leaves);
+  g_test_add_func("/websocketsink/only-allowed-origins-may-upgrade-and-any-when-unset",
+                  test_only_allowed_origins_may_upgrade_and_any_when_unset);
+  g_test_add_func("/websocketsink/late-viewer-gets-stream-headers-then-latest-frame-uncompressed",
+                  test_late_viewer_gets_stream_headers_then_latest_frame_uncompressed);
+  g_test_add_func("/websocketsink/viewer-ping-gets-pong-close-1000-oversized-1009-and-unmasked-1002",
+                  test_viewer_ping_gets_pong_close_1000_oversized_1009_and_unmasked_1002);
+  g_test_add_func("/websocketsink/videotestsrc-jpegenc-pipeline-delivers-a-whole-jpeg",
+                  test_videotestsrc_jpegenc_pipeline_delivers_a_whole_jpeg);
+  g_test_add_func("/websocketsink/lengthprefixsrc-pipeline-delivers-the-camera-frame-bit-exact",
+                  test_lengthprefixsrc_pipeline_delivers_the_camera_frame_bit_exact);
   g_test_add_func("/websocketsink/start-stop-cycles-close-viewers-with-1001-and-leak-no-fds",
                   test_start_stop_cycles_close_viewers_with_1001_and_leak_no_fds);
   g_test_add_func("/websocketsink/bytes-sent-with-the-upgrade-do-not-spin-the-server",
                   test_bytes_sent_with_the_upgrade_do_not_spin_the_server);
   g_test_add_func("/websocketsink/request-body-is-refused-without-being-kept",
                   test_request_body_is_refused_without_being_kept);
-  g_test_add_func("/websocketsink/half-request-is-closed-after-timeout", test_half_request_is_closed_after_timeout);
-  g_test_add_func("/websocketsink/invalid-close-code-is-answered-with-protocol-error",
-                  test_invalid_close_code_is_answered_with_protocol_error);
+  g_test_add_func("/websocketsink/half-request-is-closed-after-request-timeout-leaking-no-fds",
+                  test_half_request_is_closed_after_request_timeout_leaking_no_fds);
+  g_test_add_func("/websocketsink/unsendable-close-code-gets-1002-and-others-are-echoed",
+                  test_unsendable_close_code_gets_1002_and_others_are_echoed);
   g_test_add_func("/websocketsink/port-in-use-fails-with-error-naming-it", test_port_in_use_fails_with_error_naming_it);
   g_test_add_func("/websocketsink/missing-document-root-and-bad-certificate-fail-naming-the-file",
                   test_missing_document_root_and_bad_certificate_fail_naming_the_file);
