@@ -91,6 +91,8 @@ struct LaunchOptions {
   std::string tls_certificate;
   std::string tls_key;
   std::string allowed_origins;
+  bool require_origin = false;
+  std::string cors_origins;
   std::string document_root;
   std::string filter;
   gint64 max_frame_size = kUnset;
@@ -134,6 +136,8 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   g_autofree gchar *tls_certificate = nullptr;
   g_autofree gchar *tls_key = nullptr;
   g_autofree gchar *allowed_origins = nullptr;
+  gboolean require_origin = FALSE;
+  g_autofree gchar *cors_origins = nullptr;
   g_autofree gchar *document_root = nullptr;
   g_autofree gchar *filter = nullptr;
   g_auto(GStrv) cameras = nullptr;
@@ -165,7 +169,15 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
        "BYTES"},
       {"max-viewers", 0, 0, G_OPTION_ARG_INT, &max_viewers, "Most browsers connected at once (0 = no limit)", "N"},
       {"allowed-origins", 0, 0, G_OPTION_ARG_STRING, &allowed_origins,
-       "Comma-separated origins whose pages may connect (default: any)", "ORIGINS"},
+       "Comma-separated origins whose pages may connect (default: any); the relay's own page and clients that "
+       "are not browsers (no Origin) may too",
+       "ORIGINS"},
+      {"require-origin", 0, 0, G_OPTION_ARG_NONE, &require_origin,
+       "With --allowed-origins, refuse clients that send no Origin", nullptr},
+      {"cors-origins", 0, 0, G_OPTION_ARG_STRING, &cors_origins,
+       "Comma-separated origins (or *) whose pages may fetch() stats.json, metrics, snapshot.jpg and stream.mjpeg "
+       "(default: none)",
+       "ORIGINS"},
       {"document-root", 0, 0, G_OPTION_ARG_FILENAME, &document_root,
        "Serve DIR/index.html at the viewer URL, and DIR's other files at /FILE, "
        "instead of the built-in viewer page",
@@ -251,6 +263,8 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   if (options.tls_certificate.empty() != options.tls_key.empty())
     return usage_error("--tls-cert and --tls-key go together");
   if (allowed_origins) options.allowed_origins = allowed_origins;
+  options.require_origin = require_origin;
+  if (cors_origins) options.cors_origins = cors_origins;
   if (document_root) options.document_root = document_root;
   if (filter) options.filter = filter;
   if (max_frame_size != kUnset && max_frame_size < 1) return usage_error("--max-frame-size must be 1 or more");
@@ -337,6 +351,7 @@ class Relay {
   static gboolean on_status_cb(gpointer self);
   static void on_viewer_added_cb(GstElement *, const char *address, gpointer);
   static void on_viewer_removed_cb(GstElement *, const char *address, const char *reason, gpointer);
+  static void on_viewer_refused_cb(GstElement *, const char *address, const char *reason, gpointer);
 
   const LaunchOptions &options_;
   GObjectPtr<GstElement> pipeline_;
@@ -370,6 +385,8 @@ GstElement *Relay::make_fanout(const std::string &name, const std::string &path)
   set_property(fanout, "path", path);
   if (options_.max_viewers != kUnset) set_property(fanout, "max-viewers", std::to_string(options_.max_viewers));
   if (!options_.allowed_origins.empty()) set_property(fanout, "allowed-origins", options_.allowed_origins);
+  if (options_.require_origin) set_property(fanout, "require-origin", "true");
+  if (!options_.cors_origins.empty()) set_property(fanout, "cors-origins", options_.cors_origins);
   if (!options_.document_root.empty()) set_property(fanout, "document-root", options_.document_root);
   if (!options_.tls_certificate.empty()) {
     set_property(fanout, "tls-certificate", options_.tls_certificate);
@@ -377,6 +394,7 @@ GstElement *Relay::make_fanout(const std::string &name, const std::string &path)
   }
   g_signal_connect(fanout, "viewer-added", G_CALLBACK(on_viewer_added_cb), nullptr);
   g_signal_connect(fanout, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), nullptr);
+  g_signal_connect(fanout, "viewer-refused", G_CALLBACK(on_viewer_refused_cb), nullptr);
   return fanout;
 }
 
@@ -642,6 +660,10 @@ void Relay::on_viewer_added_cb(GstElement *, const char *address, gpointer) {
 
 void Relay::on_viewer_removed_cb(GstElement *, const char *address, const char *reason, gpointer) {
   g_print("viewer disconnected: %s (%s)\n", address, reason);
+}
+
+void Relay::on_viewer_refused_cb(GstElement *, const char *address, const char *reason, gpointer) {
+  g_print("viewer refused: %s (%s)\n", address, reason);
 }
 
 ExitCode Relay::run() {

@@ -111,6 +111,8 @@ enum {
   PROP_DOCUMENT_ROOT,
   PROP_MAX_VIEWERS,
   PROP_ALLOWED_ORIGINS,
+  PROP_REQUIRE_ORIGIN,
+  PROP_CORS_ORIGINS,
   PROP_TLS_CERTIFICATE,
   PROP_TLS_KEY,
   PROP_REQUEST_TIMEOUT,
@@ -131,7 +133,14 @@ enum {
   PROP_STATS,
 };
 
-enum { SIGNAL_VIEWER_ADDED, SIGNAL_VIEWER_REMOVED, SIGNAL_GET_STATS, LAST_SIGNAL };
+enum {
+  SIGNAL_VIEWER_ADDED,
+  SIGNAL_VIEWER_REMOVED,
+  SIGNAL_VIEWER_REFUSED,
+  SIGNAL_GET_STATS,
+  SIGNAL_DISCONNECT_VIEWER,
+  LAST_SIGNAL
+};
 static guint signals[LAST_SIGNAL];
 
 namespace {
@@ -147,6 +156,8 @@ struct Settings {
   std::string path = DEFAULT_PATH;
   std::string document_root;
   imagestream::StreamSettings stream{DEFAULT_MAX_VIEWERS,
+                                     "",
+                                     false,
                                      "",
                                      {DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_TIME * 1000},
                                      DEFAULT_WRITE_INTERVAL,
@@ -205,6 +216,9 @@ class SignalEvents : public imagestream::StreamEvents {
   }
   void viewer_removed(const std::string &address, ViewerExit exit) override {
     g_signal_emit(sink_, signals[SIGNAL_VIEWER_REMOVED], 0, address.c_str(), imagestream::exit_name(exit));
+  }
+  void viewer_refused(const std::string &address, const char *reason) override {
+    g_signal_emit(sink_, signals[SIGNAL_VIEWER_REFUSED], 0, address.c_str(), reason);
   }
   // An upstream event may be pushed from any thread.
   void key_frame_wanted() override {
@@ -401,6 +415,10 @@ static GstStructure *make_stats(GstWebsocketSink *self, bool per_viewer) {
 
 static GstStructure *gst_websocket_sink_get_stats(GstWebsocketSink *self) { return make_stats(self, true); }
 
+static gboolean gst_websocket_sink_disconnect_viewer(GstWebsocketSink *self, const char *address) {
+  return address && self->state.stream->disconnect(address);
+}
+
 static void set_string(std::string &field, const GValue *value, const char *fallback) {
   const char *s = g_value_get_string(value);
   field = s ? s : fallback;
@@ -438,6 +456,12 @@ static void gst_websocket_sink_set_property(GObject *object, guint id, const GVa
       break;
     case PROP_ALLOWED_ORIGINS:
       set_string(ss.allowed_origins, value, "");
+      break;
+    case PROP_REQUIRE_ORIGIN:
+      ss.require_origin = g_value_get_boolean(value);
+      break;
+    case PROP_CORS_ORIGINS:
+      set_string(ss.cors_origins, value, "");
       break;
     case PROP_MAX_QUEUED_FRAMES:
       ss.limits.max_frames = g_value_get_uint(value);
@@ -535,6 +559,12 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       break;
     case PROP_ALLOWED_ORIGINS:
       g_value_set_string(value, ss.allowed_origins.c_str());
+      break;
+    case PROP_REQUIRE_ORIGIN:
+      g_value_set_boolean(value, ss.require_origin);
+      break;
+    case PROP_CORS_ORIGINS:
+      g_value_set_string(value, ss.cors_origins.c_str());
       break;
     case PROP_MAX_QUEUED_FRAMES:
       g_value_set_uint(value, static_cast<guint>(ss.limits.max_frames));
@@ -640,8 +670,20 @@ static void install_properties(GObjectClass *gobject_class) {
                         0, G_MAXUINT, DEFAULT_MAX_VIEWERS, rw_playing));
   add(PROP_ALLOWED_ORIGINS,
       g_param_spec_string("allowed-origins", "Allowed origins",
-                          "Comma-separated Origin values allowed to connect, e.g. "
-                          "\"https://example.com,http://localhost:8080\"; others get 403 (empty = any origin)",
+                          "Comma-separated Origin values of pages allowed to open the WebSocket, e.g. "
+                          "\"https://example.com,http://localhost:8080\"; others get 403. The relay's own page "
+                          "(same origin) and clients that send no Origin (not browsers) are allowed too "
+                          "(empty = any origin)",
+                          "", rw_playing));
+  add(PROP_REQUIRE_ORIGIN,
+      g_param_spec_boolean("require-origin", "Require Origin",
+                           "With allowed-origins set, refuse WebSocket clients that send no Origin header",
+                           FALSE, rw_playing));
+  add(PROP_CORS_ORIGINS,
+      g_param_spec_string("cors-origins", "CORS origins",
+                          "Comma-separated origins (or *) whose pages may fetch() stats.json, metrics, "
+                          "snapshot.jpg and stream.mjpeg, e.g. for a dashboard: answers carry "
+                          "Access-Control-Allow-Origin and OPTIONS preflights get 204 (empty = no CORS)",
                           "", rw_playing));
   add(PROP_MAX_QUEUED_FRAMES,
       g_param_spec_uint("max-queued-frames", "Max queued frames",
@@ -736,27 +778,51 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
    * GstWebsocketSink::viewer-removed:
    * @address: "host:port" of the viewer
    * @reason: closed (by the viewer), timeout (accepted no data for viewer-timeout),
-   *   error, protocol-error, message-too-big, stopped, or refused (an upgrade
-   *   or MJPEG request refused for its Origin, max-viewers or the stream
-   *   stopping; no viewer-added came before)
+   *   error, protocol-error, message-too-big, stopped (the stream stopped), or
+   *   removed (by #websocketsink::disconnect-viewer)
    *
-   * A viewer is gone. Emitted from the server thread.
+   * A viewer that #websocketsink::viewer-added announced is gone. Emitted
+   * from the server thread.
    */
   signals[SIGNAL_VIEWER_REMOVED] =
       g_signal_new("viewer-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr,
                    G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
   /**
+   * GstWebsocketSink::viewer-refused:
+   * @address: "host:port" of the client
+   * @reason: why: "origin not allowed", "max-viewers reached" or "stopping"
+   *
+   * A WebSocket upgrade or MJPEG request was refused; it never became a
+   * viewer. Emitted from the server thread.
+   */
+  signals[SIGNAL_VIEWER_REFUSED] =
+      g_signal_new("viewer-refused", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr,
+                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /**
    * GstWebsocketSink::get-stats:
    *
-   * Returns the totals of #websocketsink:stats plus `viewers`, an array with
-   * one structure per connected viewer: kind ("websocket" or "mjpeg"),
-   * address, connect-time (real time in ns), frames-sent, frames-dropped,
-   * bytes-sent, fps (frames sent per second over the last second), queued
-   * (messages held), tls.
+   * Takes no argument (unlike multisocketsink's get-stats, which takes a
+   * handle) and returns a new #GstStructure "websocketsink-stats": the totals
+   * of #websocketsink:stats plus `viewers`, a #GstValueArray with one
+   * structure "viewer" per connected viewer: kind ("websocket" or "mjpeg"),
+   * address, connect-time (guint64, real time in ns), frames-sent,
+   * frames-dropped, bytes-sent (guint64), fps (gdouble, frames sent per
+   * second over the last second), queued (guint, messages held), tls.
    */
   signals[SIGNAL_GET_STATS] = g_signal_new_class_handler(
       "get-stats", G_TYPE_FROM_CLASS(klass), static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
       G_CALLBACK(gst_websocket_sink_get_stats), nullptr, nullptr, nullptr, GST_TYPE_STRUCTURE, 0);
+  /**
+   * GstWebsocketSink::disconnect-viewer:
+   * @address: "host:port" of the viewer, as viewer-added and get-stats give it
+   *
+   * Closes that viewer (WebSocket code 1000; an MJPEG stream ends with its
+   * closing delimiter); viewer-removed follows with reason "removed".
+   * Returns FALSE when no such viewer is connected.
+   */
+  signals[SIGNAL_DISCONNECT_VIEWER] = g_signal_new_class_handler(
+      "disconnect-viewer", G_TYPE_FROM_CLASS(klass), static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK(gst_websocket_sink_disconnect_viewer), nullptr, nullptr, nullptr, G_TYPE_BOOLEAN, 1, G_TYPE_STRING);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(element_class, "WebSocket fan-out sink", "Sink/Network",

@@ -40,13 +40,28 @@ PathMatch match_stream_path(const StreamPath &stream, const std::string &request
   return {};
 }
 
-bool origin_allowed(const std::string &allowed, const char *origin) {
-  if (allowed.empty()) return true;
-  if (!origin) return false;
-  std::istringstream items(allowed);
+namespace {
+
+bool listed(const std::string &list, const char *origin) {
+  std::istringstream items(list);
   for (std::string item; std::getline(items, item, ',');)
     if (trim(item) == origin) return true;
   return false;
+}
+
+}  // namespace
+
+bool origin_allowed(const std::string &allowed, const char *origin, const std::string &own_origin,
+                    bool require_origin) {
+  if (allowed.empty()) return true;
+  if (!origin) return !require_origin;
+  return own_origin == origin || listed(allowed, origin);
+}
+
+std::string cors_allow_origin(const std::string &cors, const char *origin) {
+  if (cors.empty()) return "";
+  if (trim(cors) == "*") return "*";
+  return origin && listed(cors, origin) ? origin : "";
 }
 
 }  // namespace imagestream

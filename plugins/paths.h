@@ -26,8 +26,15 @@ struct PathMatch {
 };
 PathMatch match_stream_path(const StreamPath &stream, const std::string &request_path);
 
-// True when `allowed` (comma-separated origins, empty = any) admits `origin`
-// (nullptr when the request carried none).
-bool origin_allowed(const std::string &allowed, const char *origin);
+// Whether a WebSocket request's Origin may open the stream: any when
+// `allowed` (comma-separated origins) is empty; else a listed one, the
+// relay's own (same origin: `own_origin`, e.g. "https://host:8090"), or none
+// at all (clients that are not browsers) unless `require_origin`.
+bool origin_allowed(const std::string &allowed, const char *origin, const std::string &own_origin,
+                    bool require_origin);
+
+// The Access-Control-Allow-Origin answer for a request from `origin` given
+// `cors` (comma-separated origins, "*" for any, empty = no CORS): "" for none.
+std::string cors_allow_origin(const std::string &cors, const char *origin);
 
 }  // namespace imagestream

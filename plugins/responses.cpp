@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "paths.h"
 #include "staticfiles.h"
 #include "statsformat.h"
 
@@ -54,6 +55,22 @@ std::string random_boundary() {
 
 void close_after_response(SoupServerMessage *msg) {
   soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+}
+
+bool allow_cors(Stream &stream, SoupServerMessage *msg, bool preflight) {
+  const char *origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
+  const std::string allow = cors_allow_origin(stream.settings().cors_origins, origin);
+  if (allow.empty()) return false;
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Access-Control-Allow-Origin", allow.c_str());
+  if (allow != "*") soup_message_headers_append(headers, "Vary", "Origin");
+  soup_message_headers_replace(headers, "Access-Control-Expose-Headers",
+                               "Last-Modified, X-Frame-Time-Ms, X-Frame-Age-Ms");
+  if (!preflight) return false;
+  soup_message_headers_replace(headers, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+  soup_message_headers_replace(headers, "Access-Control-Max-Age", "600");
+  soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
+  return true;
 }
 
 void serve_page(Stream &stream, SoupServerMessage *msg) {

@@ -18,6 +18,11 @@ namespace imagestream {
 // connection, and would keep its file descriptor until the server stops.
 void close_after_response(SoupServerMessage *msg);
 
+// CORS for the endpoints (stats, metrics, snapshot, MJPEG), when the stream's
+// cors-origins admits the request's Origin: the headers on the answer, and
+// for a preflight (OPTIONS) the whole answer, in which case it returns true.
+bool allow_cors(Stream &stream, SoupServerMessage *msg, bool preflight);
+
 // GET <path>: the document root's index.html, else the built-in page.
 void serve_page(Stream &stream, SoupServerMessage *msg);
 // GET <path>/<relative> from the document root; false when there is no such file.

@@ -376,12 +376,19 @@ void Server::request(SoupServerMessage *msg, const char *path) {
   }
   close_after_response(msg);
   const char *method = soup_server_message_get_method(msg);
-  if (strcmp(method, SOUP_METHOD_GET) != 0 && strcmp(method, SOUP_METHOD_HEAD) != 0) {
+  const bool preflight = strcmp(method, SOUP_METHOD_OPTIONS) == 0;
+  if (!preflight && strcmp(method, SOUP_METHOD_GET) != 0 && strcmp(method, SOUP_METHOD_HEAD) != 0) {
     soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
     return;
   }
   if (!stream) {
     soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, nullptr);
+    return;
+  }
+  if (match.kind == PathMatch::Resource && find_endpoint(match.rest.c_str()) && allow_cors(*stream, msg, preflight))
+    return;
+  if (preflight) {
+    soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, nullptr);
     return;
   }
   if (match.kind == PathMatch::Stream) {
@@ -422,8 +429,11 @@ const char *Server::refusal(Stream &stream, SoupServerMessage *msg, guint *statu
   if (stream.stopping()) return "stopping";
   const bool websocket = soup_message_headers_header_contains(soup_server_message_get_request_headers(msg),
                                                               "Upgrade", "websocket");
-  const char *origin = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Origin");
-  if (websocket && !origin_allowed(settings.allowed_origins, origin)) {
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+  const char *origin = soup_message_headers_get_one(headers, "Origin");
+  const char *host = soup_message_headers_get_one(headers, "Host");
+  const std::string own = std::string(tls() ? "https://" : "http://") + (host ? host : "");
+  if (websocket && !origin_allowed(settings.allowed_origins, origin, own, settings.require_origin)) {
     *status = SOUP_STATUS_FORBIDDEN;
     return "origin not allowed";
   }

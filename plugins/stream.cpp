@@ -203,7 +203,31 @@ void Stream::refuse(const std::string &address, const char *reason) {
     viewers_refused_++;
   }
   GST_INFO_OBJECT(log_object_, "refused viewer %s: %s", address.c_str(), reason);
-  events_.viewer_removed(address, ViewerExit::Refused);
+  events_.viewer_refused(address, reason);
+}
+
+bool Stream::disconnect(const std::string &address) {
+  std::shared_ptr<Viewer> viewer;
+  GMainContext *context;
+  {
+    std::lock_guard<std::mutex> l(lock_);
+    for (const auto &v : *published_)
+      if (v->address == address) viewer = v;
+    // context_ is the server thread's, but constant while viewers are published.
+    context = context_;
+  }
+  if (!viewer || !context) return false;
+  struct Close {
+    std::shared_ptr<Viewer> viewer;
+  };
+  g_main_context_invoke_full(
+      context, G_PRIORITY_DEFAULT,
+      [](gpointer data) -> gboolean {
+        static_cast<Close *>(data)->viewer->close(ws::kNormal, ViewerExit::Removed);
+        return G_SOURCE_REMOVE;
+      },
+      std::make_unique<Close>(Close{viewer}).release(), [](gpointer data) { delete static_cast<Close *>(data); });
+  return true;
 }
 
 std::string Stream::content_type() {

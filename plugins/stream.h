@@ -35,6 +35,8 @@ namespace imagestream {
 struct StreamSettings {
   unsigned max_viewers = 0;  // WebSocket and MJPEG together; 0 = no limit
   std::string allowed_origins;
+  bool require_origin = false;
+  std::string cors_origins;  // for stats, metrics, snapshot and MJPEG
   DeliveryLimits limits;       // for viewers connecting afterwards
   int64_t write_interval_us = 0;  // for viewers connecting afterwards (ViewerQueue::set_write_interval)
   unsigned viewer_timeout = 0;  // seconds without progress before a viewer is closed; 0 = never
@@ -53,6 +55,8 @@ class StreamEvents {
   virtual ~StreamEvents() = default;
   virtual void viewer_added(const std::string &address) = 0;
   virtual void viewer_removed(const std::string &address, ViewerExit exit) = 0;
+  // A request that would have become a viewer was refused (never added).
+  virtual void viewer_refused(const std::string &address, const char *reason) = 0;
   // A viewer joined a video stream whose newest key frame is long ago: ask
   // upstream for a new one (rate-limited by the stream).
   virtual void key_frame_wanted() {}
@@ -87,6 +91,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void set_content_type(std::string type);
   // How many senders the source upstream has (it says so with an event).
   void set_senders(int senders);
+  // Closes the viewer at `address` ("host:port") from the server thread;
+  // false when there is none.
+  bool disconnect(const std::string &address);
 
   // --- the streaming thread ---
   // A frame; in a video stream `frame->delta` tells key from delta frames and

@@ -33,7 +33,7 @@ uint16_t answer_to_close(uint16_t code) {
 
 const char *exit_name(ViewerExit exit) {
   static const char *const names[] = {"closed", "timeout", "error", "protocol-error", "message-too-big", "stopped",
-                                      "refused"};
+                                      "removed"};
   return names[static_cast<int>(exit)];
 }
 

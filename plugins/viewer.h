@@ -34,7 +34,7 @@ enum class ViewerExit {
   ProtocolError,  // it broke the WebSocket protocol
   MessageTooBig,  // it sent a message over max-message-size
   Stopped,        // the stream stopped
-  Refused,        // never admitted (origin, max-viewers, stopping)
+  Removed,        // the application asked (websocketsink's disconnect-viewer)
 };
 const char *exit_name(ViewerExit exit);
 
