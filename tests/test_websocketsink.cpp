@@ -94,7 +94,7 @@ void stuck_viewer_scenario(SinkHarness &sink, const std::string &scheme, WsClien
 }
 
 void test_stuck_viewer_is_bounded_costs_the_others_nothing_and_is_closed_after_timeout() {
-  SinkHarness sink("viewer-timeout=1");
+  SinkHarness sink("viewer-timeout=1 max-queued-frames=2");
   WsClient stuck(WsClient::Transport::Plain, kStuckReceiveBuffer);
   stuck_viewer_scenario(sink, "ws", stuck);
 }
@@ -106,7 +106,7 @@ void test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded_and_closed_af
     g_test_skip("openssl not found");
     return;
   }
-  SinkHarness sink("viewer-timeout=1 tls-certificate=" + cert + " tls-key=" + key);
+  SinkHarness sink("viewer-timeout=1 max-queued-frames=2 tls-certificate=" + cert + " tls-key=" + key);
   WsClient stuck(WsClient::Transport::Tls, kStuckReceiveBuffer);
   stuck_viewer_scenario(sink, "wss", stuck);
 }
