@@ -51,6 +51,12 @@ SinkHarness::SinkHarness(const std::string &props, const std::string &caps)
                      self->removed_.emplace_back(address, reason);
                    }),
                    this);
+  g_signal_connect(element, "viewer-refused",
+                   G_CALLBACK(+[](GstElement *, const char *address, const char *reason, SinkHarness *self) {
+                     std::lock_guard<std::mutex> l(self->lock_);
+                     self->refused_.emplace_back(address, reason);
+                   }),
+                   this);
   gst_harness_set_src_caps_str(harness, caps.c_str());
 }
 
@@ -75,6 +81,11 @@ size_t SinkHarness::added() const {
 size_t SinkHarness::removed_with(const std::string &reason) const {
   std::lock_guard<std::mutex> l(lock_);
   return std::count_if(removed_.begin(), removed_.end(), [&](const auto &r) { return r.second == reason; });
+}
+
+size_t SinkHarness::refused_with(const std::string &reason) const {
+  std::lock_guard<std::mutex> l(lock_);
+  return std::count_if(refused_.begin(), refused_.end(), [&](const auto &r) { return r.second == reason; });
 }
 
 }  // namespace testutil

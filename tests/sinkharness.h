@@ -2,8 +2,9 @@
 // thread, so the test decides each frame and when it goes. The sink listens
 // on localhost (127.0.0.1 and ::1) on a free port unless the properties say
 // otherwise ("port=N path=/front": a second sink on that port shares the
-// first one's server). The viewer-added and viewer-removed signals are
-// recorded as they come (from the server thread) and read by the accessors.
+// first one's server). The viewer-added, viewer-removed and viewer-refused
+// signals are recorded as they come (from the server thread) and read by the
+// accessors.
 #pragma once
 
 #include <gst/check/gstharness.h>
@@ -54,8 +55,10 @@ class SinkHarness {
 
   // The viewer-added signals so far.
   size_t added() const;
-  // The viewer-removed signals so far with `reason` ("timeout", "refused", ...).
+  // The viewer-removed signals so far with `reason` ("timeout", "closed", ...).
   size_t removed_with(const std::string &reason) const;
+  // The viewer-refused signals so far with `reason` ("max-viewers reached", ...).
+  size_t refused_with(const std::string &reason) const;
 
   GstHarness *const harness;
   GstElement *const element;  // the websocketsink
@@ -66,6 +69,7 @@ class SinkHarness {
   mutable std::mutex lock_;         // guards the records below: the signals come from the server thread
   std::vector<std::string> added_;  // addresses
   std::vector<std::pair<std::string, std::string>> removed_;  // address, reason
+  std::vector<std::pair<std::string, std::string>> refused_;  // address, reason
 };
 
 }  // namespace testutil

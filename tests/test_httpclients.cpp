@@ -394,7 +394,7 @@ void test_mjpeg_clients_and_websocket_viewers_count_against_max_viewers_alike() 
   g_assert_cmpint(second.open(sink.port, mjpeg), ==, 503);
   testutil::WsClient ws;
   g_assert_cmpint(ws.upgrade(sink.port, sink.path), ==, 503);
-  g_assert_cmpuint(sink.removed_with("refused"), ==, 2);
+  g_assert_cmpuint(sink.refused_with("max-viewers reached"), ==, 2);
 }
 
 }  // namespace

@@ -216,7 +216,7 @@ void test_viewers_over_max_viewers_get_503_and_are_closed_until_one_leaves() {
   g_assert_cmpint(a.upgrade(sink.port, "/camera"), ==, 101);
   g_assert_cmpint(b.upgrade(sink.port, "/camera"), ==, 101);
   g_assert_cmpint(c.upgrade(sink.port, "/camera"), ==, 503);
-  g_assert_cmpuint(sink.removed_with("refused"), ==, 1);
+  g_assert_cmpuint(sink.refused_with("max-viewers reached"), ==, 1);
   g_assert_true(c.wait_for_close());  // the refused connection is closed
   a.close();
   g_assert_true(testutil::wait_until([&] { return sink.viewers() == 1; }));
@@ -224,13 +224,13 @@ void test_viewers_over_max_viewers_get_503_and_are_closed_until_one_leaves() {
 }
 
 void test_only_allowed_origins_may_upgrade_and_any_when_unset() {
-  SinkHarness sink("allowed-origins=\"http://good.example, https://also.example\"");
+  SinkHarness sink("allowed-origins=\"http://good.example, https://also.example\" require-origin=true");
   WsClient evil, none, good, also;
   g_assert_cmpint(evil.upgrade(sink.port, "/camera", "Origin: http://evil.example\r\n"), ==, 403);
   g_assert_cmpint(none.upgrade(sink.port, "/camera"), ==, 403);
   g_assert_cmpint(good.upgrade(sink.port, "/camera", "Origin: http://good.example\r\n"), ==, 101);
   g_assert_cmpint(also.upgrade(sink.port, "/camera", "Origin: https://also.example\r\n"), ==, 101);
-  g_assert_cmpuint(sink.removed_with("refused"), ==, 2);
+  g_assert_cmpuint(sink.refused_with("origin not allowed"), ==, 2);
   // Any origin when unset, as the original.
   SinkHarness open;
   WsClient any;
