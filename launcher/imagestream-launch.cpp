@@ -20,6 +20,8 @@
 #include <gst/video/video.h>
 
 #include <csignal>
+#include <cstdarg>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +101,9 @@ struct LaunchOptions {
   int max_viewers = kUnset;
   int status_interval = kDefaultStatusInterval;
   bool demo = false;
+  // Per-viewer lines: none (--quiet), one per event (default), or naming the
+  // camera's path too (--verbose).
+  enum class Verbosity { Quiet, Normal, Verbose } verbosity = Verbosity::Normal;
 };
 
 // Why the launcher cannot go on, and with which exit code.
@@ -148,6 +153,8 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   int status_interval = kDefaultStatusInterval;
   gboolean demo = FALSE;
   gboolean version = FALSE;
+  gboolean quiet = FALSE;
+  gboolean verbose = FALSE;
 
   GOptionEntry entries[] = {
       {"camera", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cameras,
@@ -190,6 +197,8 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
        "Also run a test-pattern camera in this process (PORT WEB_PORT SECRET default to 5000 8090 camera)", nullptr},
       {"status-interval", 0, 0, G_OPTION_ARG_INT, &status_interval,
        "Seconds between status lines (0 = none; default 5)", "SECONDS"},
+      {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No line per viewer connecting or leaving", nullptr},
+      {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Per-viewer lines name the camera's path too", nullptr},
       {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", nullptr},
       {nullptr},
   };
@@ -212,6 +221,10 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   }
 
   options.demo = demo;
+  if (quiet && verbose) return usage_error("--quiet and --verbose exclude each other");
+  options.verbosity = quiet ? LaunchOptions::Verbosity::Quiet
+                      : verbose ? LaunchOptions::Verbosity::Verbose
+                                : LaunchOptions::Verbosity::Normal;
   const int positional = argc - 1;
   if (positional > 3) return usage_error("too many arguments; expected PORT WEB_PORT SECRET");
   if (positional < 3 && !(demo && positional == 0))
@@ -274,6 +287,21 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   if (status_interval < 0) return usage_error("--status-interval must be 0 or more");
   options.status_interval = status_interval;
   return std::nullopt;
+}
+
+// A line of the relay's log, after the start-up lines: local time first, so
+// that a log kept by screen, systemd or a file tells when things happened.
+G_GNUC_PRINTF(2, 3) void log_line(FILE *to, const char *format, ...) {
+  g_autoptr(GDateTime) now = g_date_time_new_now_local();
+  g_autofree gchar *when = g_date_time_format(now, "%Y-%m-%d %H:%M:%S");
+  va_list args;
+  va_start(args, format);
+  g_autofree gchar *text = g_strdup_vprintf(format, args);
+  va_end(args);
+  // One write per line: viewers' lines come from the server threads.
+  g_autofree gchar *line = g_strdup_printf("%s %s\n", when, text);
+  fputs(line, to);
+  fflush(to);
 }
 
 // Sets a property from its text form, whatever its GType (as gst-launch does).
@@ -341,6 +369,7 @@ class Relay {
   Failure share_web_port();
   Failure start_demo_camera();
   Failure take_bus_error(GstElement *pipeline);
+  std::string describe_error(GstMessage *message);
   void print_addresses(const CameraRelay &camera);
   std::string status_of(CameraRelay &camera, double seconds);
   void print_status();
@@ -352,6 +381,7 @@ class Relay {
   static void on_viewer_added_cb(GstElement *, const char *address, gpointer);
   static void on_viewer_removed_cb(GstElement *, const char *address, const char *reason, gpointer);
   static void on_viewer_refused_cb(GstElement *, const char *address, const char *reason, gpointer);
+  void log_viewer(GstElement *fanout, const char *what, const char *address, const char *reason);
 
   const LaunchOptions &options_;
   GObjectPtr<GstElement> pipeline_;
@@ -392,9 +422,9 @@ GstElement *Relay::make_fanout(const std::string &name, const std::string &path)
     set_property(fanout, "tls-certificate", options_.tls_certificate);
     set_property(fanout, "tls-key", options_.tls_key);
   }
-  g_signal_connect(fanout, "viewer-added", G_CALLBACK(on_viewer_added_cb), nullptr);
-  g_signal_connect(fanout, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), nullptr);
-  g_signal_connect(fanout, "viewer-refused", G_CALLBACK(on_viewer_refused_cb), nullptr);
+  g_signal_connect(fanout, "viewer-added", G_CALLBACK(on_viewer_added_cb), this);
+  g_signal_connect(fanout, "viewer-removed", G_CALLBACK(on_viewer_removed_cb), this);
+  g_signal_connect(fanout, "viewer-refused", G_CALLBACK(on_viewer_refused_cb), this);
   return fanout;
 }
 
@@ -522,9 +552,34 @@ Failure Relay::take_bus_error(GstElement *pipeline) {
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
   g_autoptr(GstMessage) message = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
   if (!message) return runtime_error("the pipeline failed to start");
+  return runtime_error(describe_error(message));
+}
+
+// An error message in the launcher's terms: which port (camera or web) and
+// what to pass instead, which filter could not take the frames.
+std::string Relay::describe_error(GstMessage *message) {
   g_autoptr(GError) error = nullptr;
-  gst_message_parse_error(message, &error, nullptr);
-  return runtime_error(error->message);
+  g_autofree gchar *debug = nullptr;
+  gst_message_parse_error(message, &error, &debug);
+  std::string text = error->message;
+  GstObject *from = GST_MESSAGE_SRC(message);
+  // A source posts "Internal data stream error" when downstream refused its caps.
+  const bool not_negotiated = g_error_matches(error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT) ||
+                              (debug && strstr(debug, "not-negotiated"));
+  if (not_negotiated && !options_.filter.empty()) {
+    return "--filter '" + options_.filter + "' cannot take the camera's frames (image/jpeg) or give them on: "
+           "its elements could not agree on a format (check its caps, e.g. add videoscale or videoconvert)";
+  }
+  const bool in_use = text.find("the port is in use") != std::string::npos;
+  for (const auto &camera : cameras_) {
+    if (from == GST_OBJECT(camera.ingest))
+      return "camera port " + std::to_string(camera.options.ingest_port) + ": " + text +
+             (in_use ? " (give another port, or 0 for any free one)" : "");
+    if (from == GST_OBJECT(camera.fanout) || (camera.jpeg_fanout && from == GST_OBJECT(camera.jpeg_fanout)))
+      return "web port " + std::to_string(options_.web_port) + ": " + text +
+             (in_use ? " (give another WEB_PORT, or 0 for any free one)" : "");
+  }
+  return text;
 }
 
 Failure Relay::start() {
@@ -588,7 +643,7 @@ void Relay::print_status() {
   const double seconds = (now - last_status_time_) / 1e6;
   last_status_time_ = now;
   if (cameras_.size() == 1) {
-    g_print("status: %s\n", status_of(cameras_[0], seconds).c_str());
+    log_line(stdout, "status: %s", status_of(cameras_[0], seconds).c_str());
     return;
   }
   std::string line = "status:";
@@ -596,7 +651,7 @@ void Relay::print_status() {
     line += " [port " + std::to_string(read_port(camera.ingest, "current-port")) + "] " + status_of(camera, seconds) +
             ";";
   line.pop_back();
-  g_print("%s\n", line.c_str());
+  log_line(stdout, "%s", line.c_str());
 }
 
 void Relay::on_bus_message(GstMessage *message) {
@@ -605,11 +660,7 @@ void Relay::on_bus_message(GstMessage *message) {
   const char *origin = from_demo ? "demo camera: " : "";
   switch (GST_MESSAGE_TYPE(message)) {
     case GST_MESSAGE_ERROR: {
-      g_autoptr(GError) error = nullptr;
-      g_autofree gchar *debug = nullptr;
-      gst_message_parse_error(message, &error, &debug);
-      g_printerr("%s: %s%s\n", kProgram, origin, error->message);
-      if (debug) g_debug("%s", debug);
+      log_line(stderr, "%s: %s%s", kProgram, origin, describe_error(message).c_str());
       exit_code_ = kExitFailure;
       g_main_loop_quit(loop_.get());
       break;
@@ -617,7 +668,7 @@ void Relay::on_bus_message(GstMessage *message) {
     case GST_MESSAGE_WARNING: {
       g_autoptr(GError) error = nullptr;
       gst_message_parse_warning(message, &error, nullptr);
-      g_printerr("%s: warning: %s%s\n", kProgram, origin, error->message);
+      log_line(stderr, "%s: warning: %s%s", kProgram, origin, error->message);
       break;
     }
     case GST_MESSAGE_EOS:
@@ -626,10 +677,11 @@ void Relay::on_bus_message(GstMessage *message) {
     case GST_MESSAGE_ELEMENT: {
       const GstStructure *s = gst_message_get_structure(message);
       const char *address = gst_structure_get_string(s, "address");
+      const int port = read_port(GST_ELEMENT(GST_MESSAGE_SRC(message)), "current-port");
       if (gst_structure_has_name(s, "lengthprefixsrc-sender-added")) {
-        g_print("camera connected: %s\n", address);
+        log_line(stdout, "camera connected: %s (port %d)", address, port);
       } else if (gst_structure_has_name(s, "lengthprefixsrc-sender-removed")) {
-        g_print("camera disconnected: %s (%s)\n", address, gst_structure_get_string(s, "reason"));
+        log_line(stdout, "camera disconnected: %s (port %d, %s)", address, port, gst_structure_get_string(s, "reason"));
       }
       break;
     }
@@ -653,17 +705,32 @@ gboolean Relay::on_status_cb(gpointer self) {
   return G_SOURCE_CONTINUE;
 }
 
-// Emitted from the sink's thread; g_print is thread-safe.
-void Relay::on_viewer_added_cb(GstElement *, const char *address, gpointer) {
-  g_print("viewer connected: %s\n", address);
+// Emitted from the server threads; log_line writes each line at once.
+// With --verbose the line names the stream (the camera's path).
+void Relay::log_viewer(GstElement *fanout, const char *what, const char *address, const char *reason) {
+  if (options_.verbosity == LaunchOptions::Verbosity::Quiet) return;
+  std::string where;
+  if (options_.verbosity == LaunchOptions::Verbosity::Verbose) {
+    g_autofree gchar *path = nullptr;
+    g_object_get(fanout, "path", &path, nullptr);
+    where = std::string(" at ") + path;
+  }
+  if (reason)
+    log_line(stdout, "viewer %s: %s%s (%s)", what, address, where.c_str(), reason);
+  else
+    log_line(stdout, "viewer %s: %s%s", what, address, where.c_str());
 }
 
-void Relay::on_viewer_removed_cb(GstElement *, const char *address, const char *reason, gpointer) {
-  g_print("viewer disconnected: %s (%s)\n", address, reason);
+void Relay::on_viewer_added_cb(GstElement *fanout, const char *address, gpointer self) {
+  static_cast<Relay *>(self)->log_viewer(fanout, "connected", address, nullptr);
 }
 
-void Relay::on_viewer_refused_cb(GstElement *, const char *address, const char *reason, gpointer) {
-  g_print("viewer refused: %s (%s)\n", address, reason);
+void Relay::on_viewer_removed_cb(GstElement *fanout, const char *address, const char *reason, gpointer self) {
+  static_cast<Relay *>(self)->log_viewer(fanout, "disconnected", address, reason);
+}
+
+void Relay::on_viewer_refused_cb(GstElement *fanout, const char *address, const char *reason, gpointer self) {
+  static_cast<Relay *>(self)->log_viewer(fanout, "refused", address, reason);
 }
 
 ExitCode Relay::run() {

@@ -77,13 +77,38 @@ fi
 # session quitting exits 0 and the session ends with it. The trap keeps bash
 # waiting for the relay's clean shutdown when Ctrl-C reaches both; after a
 # failure, Ctrl-C (stop_screen.sh) ends the session as Enter does.
+# The relay's first line of output on failure, and its exit status, go to a
+# file of their own, so that this script can tell whether it started.
+STATUS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/imagestream-screen.XXXXXX") || exit 1
+trap 'rm -rf "$STATUS_DIR"' EXIT
 # shellcheck disable=SC2016  # expanded by the inner bash
 screen -AdmS "$PROJECT_NAME" -t "$DESCRIPTOR" bash -c '
+    status_dir=$1
+    shift
     trap : INT
-    "$@"
+    "$@" 2> >(tee "$status_dir/stderr" >&2)
     status=$?
     trap - INT
+    echo "$status" > "$status_dir/status.tmp" && mv "$status_dir/status.tmp" "$status_dir/status"
     if [ "$status" -ne 0 ]; then
         echo "imagestream-launch exited with status $status; press Enter to close this session"
         read -r
-    fi' imagestream-relay "$LAUNCHER" "${LAUNCHER_OPTIONS[@]}" "$PORT" "$WEB_STREAM_PORT" "$WEB_SECRET"
+    fi' imagestream-relay "$STATUS_DIR" "$LAUNCHER" "${LAUNCHER_OPTIONS[@]}" "$PORT" "$WEB_STREAM_PORT" "$WEB_SECRET"
+
+# Started once the relay listens on both ports (ss names the process, so
+# another program holding a port does not count); failed if it exits first.
+# A port 0 cannot be checked this way: then it counts as listening.
+listening() { [ "$1" -eq 0 ] || ss -Hltnp "sport = :$1" 2>/dev/null | grep -q '"imagestream-la'; }
+for _ in $(seq 100); do
+    if [ -f "$STATUS_DIR/status" ]; then
+        echo "imagestream-launch failed to start (exit $(cat "$STATUS_DIR/status")): $(head -n 1 "$STATUS_DIR/stderr")"
+        echo "the session $PROJECT_NAME shows the rest: screen -r $PROJECT_NAME"
+        exit 1
+    fi
+    if listening "$PORT" && listening "$WEB_STREAM_PORT"; then
+        exit 0
+    fi
+    sleep 0.1
+done
+echo "imagestream-launch did not listen on ports $PORT and $WEB_STREAM_PORT within 10 s; see screen -r $PROJECT_NAME"
+exit 1

@@ -11,6 +11,9 @@ import {
   connectViewer, isJpeg, jpegFrames, jpegSize, Launcher, runLauncher, sendBurst, startCamera, waitFor, WebSocket,
 } from './harness.mjs';
 
+// The local time that starts every log line after the start-up lines.
+const TIME = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d';
+
 const running = [];
 function launch(args) {
   const launcher = new Launcher(args);
@@ -32,7 +35,7 @@ test('positional form relays every camera frame unchanged to a WebSocket viewer'
     const sent = new Set(frames.map((f) => f.toString('base64')));
     for (const message of viewer.messages) assert.ok(sent.has(message.toString('base64')), 'frame altered in transit');
     await waitFor('a status line counting the camera and the viewer', () =>
-      /^status: in [1-9][\d.]* fps [\d.]+ MB\/s, cameras 1, viewers 1, dropped \d+ \(slow viewers\) 0 \(ingest\)$/m
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d status: in [1-9][\d.]* fps [\d.]+ MB\/s, cameras 1, viewers 1, dropped \d+ \(slow viewers\) 0 \(ingest\)$/m
         .test(launcher.stdout));
   } finally {
     camera.stop();
@@ -67,7 +70,7 @@ test('--camera: cameras on one web port, each viewer gets only its own camera\'s
     // One status line, each camera's part named by its ingest port.
     const part = (port) => `\\[port ${port}\\] in [1-9][\\d.]* fps [\\d.]+ MB/s, cameras 1, viewers 1, dropped \\d+ ` +
       '\\(slow viewers\\) 0 \\(ingest\\)';
-    const status = new RegExp(`^status: ${part(first.ingestPort)}; ${part(second.ingestPort)}$`, 'm');
+    const status = new RegExp(`^${TIME} status: ${part(first.ingestPort)}; ${part(second.ingestPort)}$`, 'm');
     await waitFor('a status line with both cameras', () => status.test(launcher.stdout));
   } finally {
     cameras.forEach((c) => c.stop());
@@ -216,8 +219,10 @@ test('--allowed-origins lets listed pages connect and refuses others', async () 
 test('--max-frame-size: a camera announcing more is disconnected with a warning', async () => {
   const launcher = await launch(['--status-interval=0', '--max-frame-size', '1000', '0', '0', 'small']).ready();
   await sendBurst(launcher.ingestPort, jpegFrames(1));
-  await waitFor('the warning', () => /^imagestream-launch: warning: .*above max-frame-size/m.test(launcher.stderr));
-  await waitFor('the camera to be gone', () => /^camera disconnected: .*\(oversized\)$/m.test(launcher.stdout));
+  await waitFor('the warning', () =>
+    new RegExp(`^${TIME} imagestream-launch: warning: .*above max-frame-size`, 'm').test(launcher.stderr));
+  await waitFor('the camera to be gone', () =>
+    new RegExp(`^${TIME} camera disconnected: .* \\(port ${launcher.ingestPort}, oversized\\)$`, 'm').test(launcher.stdout));
   assert.equal((await launcher.stop()).code, 0, launcher.stderr);
 });
 
@@ -235,7 +240,8 @@ test('an ingest port in use: one line naming the port, exit 1', async () => {
     assert.equal(result.status, 1, result.stderr);
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0], new RegExp(`^imagestream-launch: .*\\b${port}\\b`));
+    assert.match(lines[0], new RegExp(`^imagestream-launch: camera port ${port}: Cannot listen on 0\\.0\\.0\\.0 port ${port}: ` +
+      'the port is in use \\(give another port, or 0 for any free one\\)$'));
   } finally {
     server.close();
   }
@@ -249,9 +255,42 @@ test('a web port in use: one line naming the port, exit 1', async () => {
     assert.equal(result.status, 1, result.stderr);
     const lines = result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0], new RegExp(`^imagestream-launch: .*\\b${port}\\b`));
+    assert.match(lines[0], new RegExp(`^imagestream-launch: web port ${port}: Cannot listen on 0\\.0\\.0\\.0 port ${port}: ` +
+      'the port is in use \\(give another WEB_PORT, or 0 for any free one\\)$'));
   } finally {
     server.close();
+  }
+});
+
+test('a --filter whose elements cannot agree on a format: one line naming the filter, exit 1', async () => {
+  const filter = 'jpegdec ! video/x-raw,width=100 ! jpegenc';
+  const launcher = await launch(['--demo', '--status-interval=0', '--filter', filter, '0', '0', 'nego']).ready();
+  const exit = await launcher.stop('SIGCONT', 10000);  // it exits by itself once the frames fail
+  assert.equal(exit.code, 1, launcher.stderr);
+  assert.match(launcher.stderr, new RegExp(`^${TIME} imagestream-launch: --filter '${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' ` +
+    'cannot take the camera\'s frames \\(image/jpeg\\) or give them on', 'm'));
+  assert.doesNotMatch(launcher.stderr, /Internal data stream error/);
+});
+
+test('--quiet leaves out the viewer lines, --verbose names the camera\'s path in them', async () => {
+  const cases = [['--quiet', null], ['--verbose', / viewer connected: \S+ at \/lines-verbose$/m],
+    [null, new RegExp(`^${TIME} viewer connected: [\\d.]+:\\d+$`, 'm')]];
+  for (const [flag, line] of cases) {
+    const secret = `lines-${flag ? flag.slice(2) : 'default'}`;
+    const launcher = await launch(['--status-interval=0', ...(flag ? [flag] : []), '0', '0', secret]).ready();
+    const viewer = await connectViewer(launcher.streamUrl);
+    viewer.close();
+    if (line) {
+      await waitFor(`the viewer line with ${flag || 'no option'}`, () => line.test(launcher.stdout));
+    } else {
+      // Absent, judged once a later line is there: the camera's, which comes
+      // after the viewer has come and gone.
+      await waitFor('the viewer to be gone', () => viewer.closed);
+      await sendBurst(launcher.ingestPort, jpegFrames(1));
+      await waitFor('the camera line', () => /camera disconnected/.test(launcher.stdout));
+      assert.doesNotMatch(launcher.stdout, / viewer (connected|disconnected): /);
+    }
+    assert.equal((await launcher.stop()).code, 0, launcher.stderr);
   }
 });
 

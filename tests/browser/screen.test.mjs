@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
@@ -93,6 +94,22 @@ test('initiate_screen.sh passes arguments after its six to the launcher (a secon
     assert.equal(run(STOP, [session]).status, 0);
   }
   await waitFor('the launcher process to end', () => launcherPids(secret).length === 0, 5000);
+});
+
+test('initiate_screen.sh exits 1 with the relay\'s reason when the relay cannot start', async () => {
+  const session = `${SESSION}-fails`;
+  const taken = net.createServer();
+  await new Promise((resolve) => taken.listen(0, '0.0.0.0', resolve));
+  const { port } = taken.address();
+  try {
+    const result = run(INITIATE, [session, 'testing', String(port), 'security', String(await freePort()), 'sec']);
+    assert.equal(result.status, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`^imagestream-launch failed to start \\(exit 1\\): imagestream-launch: camera port ${port}: ` +
+      '.*the port is in use', 'm'));
+  } finally {
+    taken.close();
+    if (sessionExists(session)) spawnSync('screen', ['-S', session, '-X', 'quit']);
+  }
 });
 
 test('initiate_screen.sh names each empty argument, exit 1', () => {
