@@ -103,7 +103,8 @@ for (const [codec, codecString] of [['vp8', /^vp8$/], ['h264', /^avc1\.[0-9a-f]{
       `at least every 2 s; the JPEG frames at http://localhost:\\d+/v-${codec}/jpeg$`, 'm'));
     const viewer = await connectVideoViewer(launcher.streamUrl);
     try {
-      await waitFor('30 video frames', () => viewer.frames.length >= 30, 15000);
+      // Generous: the encoder shares two cores with whatever else the tests run.
+      await waitFor('10 video frames', () => viewer.frames.length >= 10, 30000);
       const config = viewer.texts.find((t) => t.type === 'config');
       assert.ok(config, JSON.stringify(viewer.texts));
       assert.match(config.codec, codecString);
