@@ -265,6 +265,60 @@ void test_stalls_only_without_progress() {
 
 // --- framing ---
 
+// Everything waiting goes out in one write: next() gathers the messages in
+// delivery order (the pong first, after the message being written), and a
+// write that ends mid-message resumes there.
+void test_next_gathers_the_waiting_messages_for_one_write() {
+  ViewerQueue q(frames(0));
+  for (char c : std::string("abc")) q.push_frame(message(c));
+  q.push_control(message('P'));
+  Span spans[imagestream::kMaxSpans];
+  const int n = q.next(spans);
+  g_assert_cmpint(n, ==, 8);  // header and payload of P, a, b, c
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += spans[i].size;
+  g_assert_cmpuint(total, ==, 4 * 6);
+  q.written(6 + 6 + 3);  // P, a, and half of b
+  g_assert_cmpuint(q.frames_sent(), ==, 1);
+  Bytes rest = drain(q);
+  g_assert_true(Bytes(rest.begin(), rest.begin() + 3) == Bytes(3, 'b'));
+  expect_tags(Bytes(rest.begin() + 3, rest.end()), "c");
+  g_assert_cmpuint(q.frames_sent(), ==, 3);
+  // No more spans than the caller has room for.
+  for (int i = 0; i < 40; i++) q.push_frame(message('x'));
+  g_assert_cmpint(q.next(spans, 5), <=, 5);
+  g_assert_cmpint(q.next(spans), ==, imagestream::kMaxSpans);
+}
+
+// Frames that come faster than the write interval wait for it; the first
+// after a pause is due at once.
+void test_write_interval_holds_frames_that_come_faster() {
+  ViewerQueue q(frames(0));
+  q.set_write_interval(1000);
+  g_assert_true(q.write_due(5));
+  q.writing(5);
+  g_assert_false(q.write_due(500));
+  g_assert_cmpint(q.next_write_us(), ==, 1005);
+  g_assert_true(q.write_due(1005));
+  ViewerQueue at_once(frames(0));
+  at_once.writing(5);
+  g_assert_true(at_once.write_due(5));
+}
+
+// A new decoder configuration: the frames waiting were encoded for the old
+// one, so they go; the configuration goes next, then only from a key frame on.
+void test_config_drops_the_waiting_frames_and_waits_for_a_key_frame() {
+  ViewerQueue q(frames(0));
+  q.push_frame(frame_at('A', 0));
+  q.push_frame(frame_at('b', 1, true));
+  q.push_config(message('C'));
+  q.push_frame(frame_at('d', 2, true));
+  q.push_frame(frame_at('E', 3));
+  q.push_frame(frame_at('f', 4, true));
+  expect_tags(drain(q), "CEf");
+  g_assert_cmpuint(q.frames_dropped(), ==, 3);
+}
+
 void test_header_is_2_4_or_10_bytes_at_each_length_boundary() {
   uint8_t h[ws::kMaxServerHeader];
   g_assert_cmpuint(ws::encode_header(h, ws::kBinary, 0), ==, 2);
@@ -465,6 +519,12 @@ int main(int argc, char **argv) {
                   test_key_frame_replaces_the_waiting_frames_of_a_video_stream);
   g_test_add_func("/viewerqueue/stalls-only-without-progress", test_stalls_only_without_progress);
   g_test_add_func("/viewerqueue/part-trailer-follows-each-frame-payload", test_part_trailer_follows_each_frame_payload);
+  g_test_add_func("/viewerqueue/next-gathers-the-waiting-messages-for-one-write",
+                  test_next_gathers_the_waiting_messages_for_one_write);
+  g_test_add_func("/viewerqueue/write-interval-holds-frames-that-come-faster",
+                  test_write_interval_holds_frames_that_come_faster);
+  g_test_add_func("/viewerqueue/config-drops-the-waiting-frames-and-waits-for-a-key-frame",
+                  test_config_drops_the_waiting_frames_and_waits_for_a_key_frame);
   g_test_add_func("/wsframe/header-is-2-4-or-10-bytes-at-each-length-boundary",
                   test_header_is_2_4_or_10_bytes_at_each_length_boundary);
   g_test_add_func("/wsframe/close-frame-carries-code-and-reason-cut-to-fit-125-bytes",
