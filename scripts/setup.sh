@@ -15,6 +15,7 @@ apt_packages=(
   screen openssl curl bc valgrind
   clang libclang-rt-14-dev
   chromium python3-tornado
+  nats-server libnats-dev
 )
 # Node.js 20 comes with this kind of machine; Debian's own is the fallback.
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
