@@ -6,6 +6,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ok |= GST_ELEMENT_REGISTER(lengthprefixsrc, plugin);
   ok |= GST_ELEMENT_REGISTER(lengthprefixsink, plugin);
   ok |= GST_ELEMENT_REGISTER(websocketsink, plugin);
+  ok |= GST_ELEMENT_REGISTER(natssink, plugin);
   return ok;
 }
 
