@@ -9,6 +9,7 @@ GST_ELEMENT_REGISTER_DECLARE(lengthprefixsrc);
 GST_ELEMENT_REGISTER_DECLARE(lengthprefixsink);
 GST_ELEMENT_REGISTER_DECLARE(websocketsink);
 GST_ELEMENT_REGISTER_DECLARE(natssink);
+GST_ELEMENT_REGISTER_DECLARE(natssrc);
 
 // Registers the plugin's elements in-process (for the launcher, which then
 // works from the build tree without GST_PLUGIN_PATH).
