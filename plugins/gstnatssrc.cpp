@@ -155,8 +155,8 @@ static const char *header(natsMsg *msg, const char *key) {
   return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : nullptr;
 }
 
-// On a libnats delivery thread: a frame, live or the answer to a request.
-static void receive(GstNatsSrc *self, natsMsg *msg) {
+// On a libnats delivery thread: a frame, live or the `answer` to a request.
+static void receive(GstNatsSrc *self, natsMsg *msg, bool answer) {
   State &st = self->state;
   // Requests for the newest frame (a wildcard subject sees them) and "no
   // responders" notices are not frames.
@@ -182,6 +182,9 @@ static void receive(GstNatsSrc *self, natsMsg *msg) {
   {
     std::lock_guard<std::mutex> lock(q.lock);
     natsframe::FrameSequence::Verdict verdict = q.sequence.judge(origin_text, sequence);
+    GST_LOG_OBJECT(self, "%s frame %s/%" G_GUINT64_FORMAT ": %s, %" G_GUINT64_FORMAT " skipped",
+                   answer ? "newest" : "live", origin_text.c_str(), sequence, verdict.deliver ? "new" : "seen",
+                   verdict.skipped);
     if (!verdict.deliver) {
       unwanted = buffer;  // had it already, or a newer one
     } else {
@@ -312,8 +315,9 @@ static gboolean gst_nats_src_start(GstBaseSrc *bsrc) {
   st.inbox = inbox ? inbox : "";
   natsInbox_Destroy(inbox);
 
-  auto frame = [self](natsConnection *, natsMsg *msg) { receive(self, msg); };
-  std::vector<NatsConnection::Subscribe> subscriptions{{st.subject, frame}, {st.inbox, frame}};
+  std::vector<NatsConnection::Subscribe> subscriptions{
+      {st.subject, [self](natsConnection *, natsMsg *msg) { receive(self, msg, false); }},
+      {st.inbox, [self](natsConnection *, natsMsg *msg) { receive(self, msg, true); }}};
   std::string error;
   if (!st.connection.open(nats, std::move(subscriptions),
                           [self](natsConnection *nc) { ask_for_newest(self, nc); }, &error)) {

@@ -265,7 +265,9 @@ bool NatsConnection::open(const NatsSettings &settings, std::vector<Subscribe> s
   if (s == NATS_OK) {
     step(natsOptions_SetServers(opts.get(), url_ptrs.data(), static_cast<int>(url_ptrs.size())));
     step(natsOptions_SetNoRandomize(opts.get(), true));
-    step(natsOptions_SetName(opts.get(), (event_prefix_ + " " + GST_OBJECT_NAME(owner_)).c_str()));
+    g_autofree gchar *name = gst_object_get_name(GST_OBJECT(owner_));
+    // How the servers' monitoring (connz) names this client.
+    step(natsOptions_SetName(opts.get(), (event_prefix_ + " " + name).c_str()));
     step(natsOptions_SetTimeout(opts.get(), settings.connect_timeout));
     step(natsOptions_SetPingInterval(opts.get(), settings.ping_interval));
     step(natsOptions_SetMaxPingsOut(opts.get(), static_cast<int>(settings.max_pings_out)));
@@ -378,9 +380,6 @@ void NatsConnection::make_subscriptions(natsConnection *nc) {
 }
 
 void NatsConnection::connected_now(natsConnection *nc, bool reconnect) {
-  // The PING round trip orders our SUBs before anything another client
-  // publishes after seeing `connected`.
-  natsConnection_FlushTimeout(nc, settings_.connect_timeout);
   char url[512] = "";
   natsConnection_GetConnectedUrl(nc, url, sizeof url);
   std::string server = redact(url);
@@ -389,7 +388,11 @@ void NatsConnection::connected_now(natsConnection *nc, bool reconnect) {
     if (closing_) return;
     current_server_ = server;
   }
+  // The hook's messages follow our SUBs on the wire, so they need no flush.
   if (connect_hook_) connect_hook_(nc);
+  // The PING round trip orders our SUBs before anything another client
+  // publishes after seeing `connected`.
+  natsConnection_FlushTimeout(nc, settings_.connect_timeout);
   if (reconnect) reconnects_++;
   connected_ = true;
   GST_INFO_OBJECT(owner_, "%s to %s", reconnect ? "reconnected" : "connected", server.c_str());

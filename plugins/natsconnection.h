@@ -114,8 +114,9 @@ class NatsConnection {
   // credentials file).
   bool open(const NatsSettings &settings, std::vector<Subscribe> subscriptions, ConnectHook hook,
             std::string *error);
-  // Closes the connection and waits for every callback to return; then
-  // open() may be called again.
+  // Closes the connection and waits for every callback to return (and for a
+  // first attempt under way: at most connect-timeout per server); then open()
+  // may be called again.
   void close();
 
   // Null until the connecting thread has one; valid until close().
