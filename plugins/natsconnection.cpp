@@ -252,49 +252,45 @@ bool NatsConnection::open(const NatsSettings &settings, std::vector<Subscribe> s
     return false;
   }
 
-  natsOptions *raw = nullptr;
-  natsStatus s = natsOptions_Create(&raw);
-  OptionsPtr opts(raw);
+  natsOptions *o = nullptr;
+  natsStatus s = natsOptions_Create(&o);
+  OptionsPtr opts(o);
   std::vector<const char *> url_ptrs;
   for (const std::string &u : urls) url_ptrs.push_back(u.c_str());
-  // Each step runs only while all before it succeeded.
-  auto step = [&s](natsStatus r) {
-    if (s == NATS_OK) s = r;
-  };
+  g_autofree gchar *name = gst_object_get_name(GST_OBJECT(owner_));
   const int64_t wait = settings.reconnect_wait;
-  if (s == NATS_OK) {
-    step(natsOptions_SetServers(opts.get(), url_ptrs.data(), static_cast<int>(url_ptrs.size())));
-    step(natsOptions_SetNoRandomize(opts.get(), true));
-    g_autofree gchar *name = gst_object_get_name(GST_OBJECT(owner_));
-    // How the servers' monitoring (connz) names this client.
-    step(natsOptions_SetName(opts.get(), (event_prefix_ + " " + name).c_str()));
-    step(natsOptions_SetTimeout(opts.get(), settings.connect_timeout));
-    step(natsOptions_SetPingInterval(opts.get(), settings.ping_interval));
-    step(natsOptions_SetMaxPingsOut(opts.get(), static_cast<int>(settings.max_pings_out)));
-    // A write to a server that stopped reading gives up as soon as PINGs would.
-    step(natsOptions_SetWriteDeadline(opts.get(), int64_t{settings.ping_interval} * settings.max_pings_out));
-    step(natsOptions_SetAllowReconnect(opts.get(), true));
-    step(natsOptions_SetMaxReconnect(opts.get(), -1));
-    step(natsOptions_SetReconnectWait(opts.get(), wait));
-    step(natsOptions_SetReconnectJitter(opts.get(), wait / 2, wait / 2));
-    // While reconnecting, a publish fails instead of queueing a stale frame.
-    step(natsOptions_SetReconnectBufSize(opts.get(), 0));
-    step(natsOptions_SetDisconnectedCB(opts.get(), on_disconnected, this));
-    step(natsOptions_SetReconnectedCB(opts.get(), on_reconnected, this));
-    step(natsOptions_SetClosedCB(opts.get(), on_closed, this));
-    step(natsOptions_SetErrorHandler(opts.get(), on_async_error, this));
-  }
+  // Each call only while all before it succeeded, so that the last error is
+  // the first failure's.
+  if (s == NATS_OK) s = natsOptions_SetServers(o, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
+  if (s == NATS_OK) s = natsOptions_SetNoRandomize(o, true);
+  // How the servers' monitoring (connz) names this client.
+  if (s == NATS_OK) s = natsOptions_SetName(o, (event_prefix_ + " " + name).c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(o, settings.connect_timeout);
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(o, settings.ping_interval);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, static_cast<int>(settings.max_pings_out));
+  // A write to a server that stopped reading gives up as soon as PINGs would.
+  if (s == NATS_OK) s = natsOptions_SetWriteDeadline(o, int64_t{settings.ping_interval} * settings.max_pings_out);
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, true);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);  // forever
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, wait);
+  if (s == NATS_OK) s = natsOptions_SetReconnectJitter(o, wait / 2, wait / 2);
+  // While reconnecting, a publish fails instead of queueing a stale frame.
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 0);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, this);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, this);
   if (s == NATS_OK && !settings.user.empty())
-    step(natsOptions_SetUserInfo(opts.get(), settings.user.c_str(), settings.password.c_str()));
-  if (s == NATS_OK && !settings.token.empty()) step(natsOptions_SetToken(opts.get(), settings.token.c_str()));
+    s = natsOptions_SetUserInfo(o, settings.user.c_str(), settings.password.c_str());
+  if (s == NATS_OK && !settings.token.empty()) s = natsOptions_SetToken(o, settings.token.c_str());
   if (s == NATS_OK && !settings.credentials_file.empty())
-    step(natsOptions_SetUserCredentialsFromFiles(opts.get(), settings.credentials_file.c_str(), nullptr));
+    s = natsOptions_SetUserCredentialsFromFiles(o, settings.credentials_file.c_str(), nullptr);
   if (s == NATS_OK && !settings.tls_ca_file.empty())
-    step(natsOptions_LoadCATrustedCertificates(opts.get(), settings.tls_ca_file.c_str()));
+    s = natsOptions_LoadCATrustedCertificates(o, settings.tls_ca_file.c_str());
   if (s == NATS_OK && !settings.tls_certificate.empty())
-    step(natsOptions_LoadCertificatesChain(opts.get(), settings.tls_certificate.c_str(), settings.tls_key.c_str()));
+    s = natsOptions_LoadCertificatesChain(o, settings.tls_certificate.c_str(), settings.tls_key.c_str());
   if (s == NATS_OK && !(settings.tls_ca_file.empty() && settings.tls_certificate.empty()))
-    step(natsOptions_SetSecure(opts.get(), true));
+    s = natsOptions_SetSecure(o, true);
   if (s != NATS_OK) {
     *error = error_text(s);
     return false;
