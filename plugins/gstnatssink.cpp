@@ -6,8 +6,8 @@
  * number of #natssrc elements on other machines (edges) receive the stream
  * through a NATS cluster. The caps and the buffer's delta-unit and header
  * flags travel in message headers (`Imagestream-Caps`, `Imagestream-Flags`,
- * plus `Imagestream-Origin` and `Imagestream-Sequence` to order and count
- * frames), and the sink answers requests on `<subject>.latest` with its
+ * plus `Imagestream-Origin`, `Imagestream-Sequence` and `Imagestream-Time`
+ * to order and count frames), and the sink answers requests on `<subject>.latest` with its
  * newest frame, so that an edge started while the camera is still gets a
  * picture at once.
  *
@@ -74,6 +74,7 @@ struct FrameHeaders {
   std::string caps;
   std::string flags;
   uint64_t sequence = 0;
+  gint64 time = 0;  // µs since the epoch
 };
 
 // The newest frame published, for requests on <subject>.latest.
@@ -139,6 +140,7 @@ static natsStatus publish(natsConnection *nc, const char *subject, const std::st
   if (s == NATS_OK && !h.flags.empty()) s = natsMsgHeader_Set(msg, natsframe::kFlagsHeader, h.flags.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, natsframe::kOriginHeader, origin.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, natsframe::kSequenceHeader, std::to_string(h.sequence).c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, natsframe::kTimeHeader, std::to_string(h.time).c_str());
   if (s == NATS_OK) s = natsConnection_PublishMsg(nc, msg);
   natsMsg_Destroy(msg);
   return s;
@@ -173,7 +175,8 @@ static GstFlowReturn gst_nats_sink_render(GstBaseSink *bsink, GstBuffer *buffer)
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read the buffer's memory"), (nullptr));
     return GST_FLOW_ERROR;
   }
-  FrameHeaders headers{st.caps, natsframe::flags_header(static_cast<GstBufferFlags>(GST_BUFFER_FLAGS(buffer))), st.sequence + 1};
+  FrameHeaders headers{st.caps, natsframe::flags_header(static_cast<GstBufferFlags>(GST_BUFFER_FLAGS(buffer))),
+                       st.sequence + 1, g_get_real_time()};
   const int64_t max_payload = natsConnection_GetMaxPayload(nc);
   const gsize size = map.size;
   natsStatus s = static_cast<int64_t>(size) > max_payload

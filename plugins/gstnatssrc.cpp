@@ -13,8 +13,10 @@
  * When it connects (and after every reconnect) the source asks the sink for
  * its newest frame, so that an edge started while the camera is still shows
  * a picture at once, and a frame missed during a failover is fetched again.
- * `Imagestream-Origin` and `Imagestream-Sequence` keep the output in
- * publishing order without duplicates; gaps count in #natssrc:frames-lost.
+ * `Imagestream-Origin`, `Imagestream-Sequence` and `Imagestream-Time` keep
+ * the output in publishing order without duplicates, and no answer older
+ * than the picture shown (from a backup sink) gets through; gaps count in
+ * #natssrc:frames-lost.
  *
  * At most #natssrc:max-queued-frames wait for downstream; when one more
  * arrives the oldest is dropped (counted in #natssrc:frames-dropped), so a
@@ -167,8 +169,10 @@ static void receive(GstNatsSrc *self, natsMsg *msg, bool answer) {
   const char *caps = header(msg, natsframe::kCapsHeader);
   const char *origin = header(msg, natsframe::kOriginHeader);
   std::string caps_text = caps ? caps : "";
-  std::string origin_text = origin ? origin : "";
-  uint64_t sequence = natsframe::sequence_from_header(header(msg, natsframe::kSequenceHeader));
+  natsframe::FrameSequence::Arrival arrival{origin ? origin : "",
+                                            natsframe::number_from_header(header(msg, natsframe::kSequenceHeader)),
+                                            natsframe::number_from_header(header(msg, natsframe::kTimeHeader)),
+                                            answer};
   GstBufferFlags flags = natsframe::flags_from_header(header(msg, natsframe::kFlagsHeader));
   const gsize size = natsMsg_GetDataLength(msg);
   GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY,
@@ -181,10 +185,10 @@ static void receive(GstNatsSrc *self, natsMsg *msg, bool answer) {
   Queue &q = st.queue;
   {
     std::lock_guard<std::mutex> lock(q.lock);
-    natsframe::FrameSequence::Verdict verdict = q.sequence.judge(origin_text, sequence);
+    natsframe::FrameSequence::Verdict verdict = q.sequence.judge(arrival);
     GST_LOG_OBJECT(self, "%s frame %s/%" G_GUINT64_FORMAT ": %s, %" G_GUINT64_FORMAT " skipped",
-                   answer ? "newest" : "live", origin_text.c_str(), sequence, verdict.deliver ? "new" : "seen",
-                   verdict.skipped);
+                   answer ? "newest" : "live", arrival.origin.c_str(), arrival.sequence,
+                   verdict.deliver ? "new" : "seen or older", verdict.skipped);
     if (!verdict.deliver) {
       unwanted = buffer;  // had it already, or a newer one
     } else {

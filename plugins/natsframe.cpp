@@ -39,29 +39,34 @@ GstBufferFlags flags_from_header(const char *value) {
   return static_cast<GstBufferFlags>(flags);
 }
 
-uint64_t sequence_from_header(const char *value) {
+uint64_t number_from_header(const char *value) {
   if (!value || !g_ascii_isdigit(*value)) return 0;
   char *end = nullptr;
   guint64 n = g_ascii_strtoull(value, &end, 10);
   return *end == '\0' ? n : 0;
 }
 
-FrameSequence::Verdict FrameSequence::judge(const std::string &origin, uint64_t sequence) {
-  if (origin.empty() || sequence == 0) return {true, 0};
-  if (origin != origin_) {
-    origin_ = origin;
-    newest_ = sequence;
-    return {true, 0};
+FrameSequence::Verdict FrameSequence::judge(const Arrival &frame) {
+  if (frame.answer && frame.time && frame.time <= newest_time_) return {false, 0};
+  Verdict v{true, 0};
+  if (frame.origin.empty() || frame.sequence == 0) {
+    // Not ours to order.
+  } else if (frame.origin != origin_) {
+    origin_ = frame.origin;
+    newest_ = frame.sequence;
+  } else if (frame.sequence <= newest_) {
+    return {false, 0};
+  } else {
+    v.skipped = frame.sequence - newest_ - 1;
+    newest_ = frame.sequence;
   }
-  if (sequence <= newest_) return {false, 0};
-  uint64_t skipped = sequence - newest_ - 1;
-  newest_ = sequence;
-  return {true, skipped};
+  if (frame.time > newest_time_) newest_time_ = frame.time;
+  return v;
 }
 
 void FrameSequence::reset() {
   origin_.clear();
-  newest_ = 0;
+  newest_ = newest_time_ = 0;
 }
 
 }  // namespace natsframe

@@ -356,17 +356,20 @@ std::vector<Edge::Sample> measured(Edge &edge) {
 // --- the wire format, without a server ---
 
 void test_frame_sequence_drops_duplicates_and_counts_gaps() {
+  using Arrival = imagestream::natsframe::FrameSequence::Arrival;
   imagestream::natsframe::FrameSequence seq;
-  g_assert_true(seq.judge("a", 5).deliver);          // joined mid-stream: no loss
-  g_assert_false(seq.judge("a", 5).deliver);         // the same frame again (answer to a request)
-  g_assert_false(seq.judge("a", 4).deliver);         // older than one delivered
-  auto v = seq.judge("a", 8);
+  g_assert_true(seq.judge(Arrival{"a", 5, 500}).deliver);         // joined mid-stream: no loss
+  g_assert_false(seq.judge(Arrival{"a", 5, 500, true}).deliver);  // the same frame again, as an answer
+  g_assert_false(seq.judge(Arrival{"a", 4, 400}).deliver);        // older than one delivered
+  auto v = seq.judge(Arrival{"a", 8, 800});
   g_assert_true(v.deliver);
-  g_assert_cmpuint(v.skipped, ==, 2);                // 6 and 7 never came
-  g_assert_true(seq.judge("b", 1).deliver);          // a restarted sink: a new origin
-  g_assert_true(seq.judge("", 0).deliver);           // a foreign publisher, no headers
-  g_assert_cmpuint(imagestream::natsframe::sequence_from_header("12x"), ==, 0);
-  g_assert_cmpuint(imagestream::natsframe::sequence_from_header("42"), ==, 42);
+  g_assert_cmpuint(v.skipped, ==, 2);                              // 6 and 7 never came
+  g_assert_true(seq.judge(Arrival{"a", 9, 900, true}).deliver);   // an answer with a newer frame
+  g_assert_false(seq.judge(Arrival{"b", 3, 300, true}).deliver);  // a backup sink's stale frame
+  g_assert_true(seq.judge(Arrival{"b", 1, 100}).deliver);         // a restarted sink, live: a new origin
+  g_assert_true(seq.judge(Arrival{}).deliver);                     // a foreign publisher, no headers
+  g_assert_cmpuint(imagestream::natsframe::number_from_header("12x"), ==, 0);
+  g_assert_cmpuint(imagestream::natsframe::number_from_header("42"), ==, 42);
 }
 
 void test_flags_header_round_trips() {
@@ -519,6 +522,34 @@ void test_src_started_after_the_last_frame_gets_it_at_once() {
   g_assert_cmpstr(got[0].caps.c_str(), ==, "image/jpeg, width=(int)320, height=(int)240");
   g_assert_true(got[1].data == tagged(7, 5000));
   g_assert_cmpuint(stat_u64(pub.sink, "requests-answered"), ==, 1);
+}
+
+void test_a_backup_sinks_older_frame_never_follows_the_newest() {
+  TempDir dir;
+  NatsServer server(dir, "n", "");
+  // A backup origin that had the camera once, then the active one.
+  Publisher backup(props(server.url(), "test.backup"));
+  Publisher active(props(server.url(), "test.backup"));
+  g_assert_true(testutil::wait_until([&] { return backup.connected() && active.connected(); }, slow(10000)));
+  backup.push_and_wait(tagged(1, 4000));
+  active.push_and_wait(tagged(2, 4000));
+  active.push_and_wait(tagged(3, 4000));
+
+  // Both answer a new edge; whatever order the answers come in, the edge
+  // ends on the active sink's newest frame.
+  Edge edge(props(server.url(), "test.backup"));
+  g_assert_true(testutil::wait_until(
+      [&] {
+        return stat_u64(backup.sink, "requests-answered") == 1 && stat_u64(active.sink, "requests-answered") == 1 &&
+               edge.count() >= 1;
+      },
+      slow(5000)));
+  active.push_and_wait(tagged(4, 4000));  // a live frame marks the end of the answers
+  g_assert_true(testutil::wait_until([&] { return !edge.all().empty() && tag_of(edge.all().back().data) == 4; },
+                                     slow(5000)));
+  std::vector<uint32_t> tags;
+  for (const Edge::Sample &s : edge.all()) tags.push_back(tag_of(s.data));
+  g_assert_true(tags == std::vector<uint32_t>({3, 4}) || tags == std::vector<uint32_t>({1, 3, 4}));
 }
 
 void test_slow_downstream_gets_the_newest_frames() {
@@ -799,6 +830,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/nats/caps-and-delta-flags-survive-the-trip", test_caps_and_delta_flags_survive_the_trip);
   g_test_add_func("/natssrc/started-after-the-last-frame-gets-it-at-once",
                   test_src_started_after_the_last_frame_gets_it_at_once);
+  g_test_add_func("/natssrc/a-backup-sinks-older-frame-never-follows-the-newest",
+                  test_a_backup_sinks_older_frame_never_follows_the_newest);
   g_test_add_func("/natssrc/slow-downstream-gets-the-newest-frames", test_slow_downstream_gets_the_newest_frames);
   g_test_add_func("/nats/cluster/kill-9-of-the-src-node-loses-no-frame", test_kill_9_of_the_src_node_loses_no_frame);
   g_test_add_func("/nats/cluster/sigstop-of-the-src-node-moves-it-within-1500-ms",
