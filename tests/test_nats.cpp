@@ -91,6 +91,8 @@ class NatsServer {
  public:
   NatsServer(const TempDir &dir, const std::string &name, const std::string &config, int port = -1)
       : log_(dir.file(name + ".log")) {
+    g_autofree gchar *program = g_find_program_in_path("nats-server");
+    if (!program) g_error("nats-server not found: scripts/setup.sh installs it (Debian package nats-server)");
     std::string conf = dir.file(name + ".conf");
     dir.write(name + ".conf", "listen: 127.0.0.1:" + std::to_string(port) + "\nhttp: 127.0.0.1:-1\nserver_name: " +
                                   name + "\n" + config + "\n");
@@ -101,7 +103,7 @@ class NatsServer {
       int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      execlp("nats-server", "nats-server", "-c", conf.c_str(), static_cast<char *>(nullptr));
+      execl(program, "nats-server", "-c", conf.c_str(), static_cast<char *>(nullptr));
       _exit(127);
     }
     const bool clustered = config.find("cluster") != std::string::npos;
