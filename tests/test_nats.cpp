@@ -734,6 +734,18 @@ void test_user_password_over_tls_carries_frames() {
   for (uint32_t i = 0; i < 3; i++) g_assert_true(edge.all()[i].data == tagged(i, 40000));
   // The server saw TLS connections from both.
   g_assert_nonnull(strstr(server.monitor("/connz").c_str(), "\"tls_version\""));
+
+  // Without the CA the server's certificate can't be verified: one error.
+  Edge untrusting(props(server.url(), "test.tls", "user=camera password=\"s3cret pass\""));
+  g_assert_true(testutil::wait_until(
+      [&] {
+        untrusting.bus.drain(untrusting.pipeline);
+        return !untrusting.bus.errors.empty();
+      },
+      slow(5000)));
+  g_test_message("%s", untrusting.bus.errors[0].c_str());
+  g_assert_nonnull(strstr(untrusting.bus.errors[0].c_str(), ("TLS with NATS at " + server.url() + " failed").c_str()));
+  g_assert_nonnull(strstr(untrusting.bus.errors[0].c_str(), "unable to get local issuer certificate"));
 }
 
 void test_wrong_password_fails_with_one_clear_error() {
@@ -767,6 +779,33 @@ void test_wrong_password_fails_with_one_clear_error() {
       },
       slow(5000)));
   g_assert_nonnull(strstr(edge.bus.errors[0].c_str(), "refused the credentials: Authorization Violation"));
+}
+
+void test_wrong_password_on_a_server_that_comes_up_later_is_one_error_too() {
+  TempDir dir;
+  const int port = free_port();
+  const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  Publisher pub(props(url, "test.auth", "user=camera password=wrong"));
+  g_assert_true(testutil::wait_until(
+      [&] {
+        pub.bus.drain(pub.pipeline);
+        return !pub.bus.warnings.empty();
+      },
+      slow(5000)));
+  // Retrying in the background, libnats meets the refusal twice and gives up.
+  NatsServer server(dir, "n", "authorization { user: camera, password: right }", port);
+  g_assert_true(testutil::wait_until(
+      [&] {
+        pub.bus.drain(pub.pipeline);
+        return !pub.bus.errors.empty();
+      },
+      slow(5000)));
+  g_test_message("%s", pub.bus.errors[0].c_str());
+  g_assert_nonnull(strstr(pub.bus.errors[0].c_str(), ("NATS at " + url + " refused the credentials").c_str()));
+  g_assert_nonnull(strstr(pub.bus.errors[0].c_str(), "Authorization Violation"));
+  g_assert_cmpint(testutil::set_state_sync(pub.pipeline, GST_STATE_NULL), ==, GST_STATE_CHANGE_SUCCESS);
+  pub.bus.drain(pub.pipeline);
+  g_assert_cmpuint(pub.bus.errors.size(), ==, 1);
 }
 
 // --- no server ---
@@ -841,6 +880,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/nats/auth/user-password-over-tls-carries-frames", test_user_password_over_tls_carries_frames);
   g_test_add_func("/nats/auth/wrong-password-fails-with-one-clear-error",
                   test_wrong_password_fails_with_one_clear_error);
+  g_test_add_func("/nats/auth/wrong-password-on-a-server-that-comes-up-later-is-one-error-too",
+                  test_wrong_password_on_a_server_that_comes_up_later_is_one_error_too);
   g_test_add_func("/natssink/never-blocks-without-a-server-and-connects-when-it-comes-up",
                   test_sink_never_blocks_without_a_server_and_connects_when_it_comes_up);
   g_test_add_func("/natssrc/null-returns-promptly-while-waiting-for-a-frame", test_null_returns_promptly_while_src_waits);
