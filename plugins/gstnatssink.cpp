@@ -101,8 +101,7 @@ struct State {
   std::mutex newest_lock;  // guards `newest`; never held while publishing
   Newest newest;
 
-  std::atomic<guint64> frames_sent{0}, bytes_sent{0}, frames_dropped{0}, frames_oversized{0},
-      requests_answered{0};
+  std::atomic<guint64> frames_sent{0}, bytes_sent{0}, frames_dropped{0}, frames_oversized{0}, requests_answered{0};
 
   void forget_newest() {
     GstBuffer *old;
@@ -134,8 +133,8 @@ static GstStaticPadTemplate sink_template =
 static natsStatus publish(natsConnection *nc, const char *subject, const std::string &origin, const GstMapInfo &map,
                           const FrameHeaders &h) {
   natsMsg *msg = nullptr;
-  natsStatus s = natsMsg_Create(&msg, subject, nullptr, reinterpret_cast<const char *>(map.data),
-                                static_cast<int>(map.size));
+  natsStatus s =
+      natsMsg_Create(&msg, subject, nullptr, reinterpret_cast<const char *>(map.data), static_cast<int>(map.size));
   if (s == NATS_OK && !h.caps.empty()) s = natsMsgHeader_Set(msg, natsframe::kCapsHeader, h.caps.c_str());
   if (s == NATS_OK && !h.flags.empty()) s = natsMsgHeader_Set(msg, natsframe::kFlagsHeader, h.flags.c_str());
   if (s == NATS_OK) s = natsMsgHeader_Set(msg, natsframe::kOriginHeader, origin.c_str());
@@ -179,9 +178,8 @@ static GstFlowReturn gst_nats_sink_render(GstBaseSink *bsink, GstBuffer *buffer)
                        st.sequence + 1, g_get_real_time()};
   const int64_t max_payload = natsConnection_GetMaxPayload(nc);
   const gsize size = map.size;
-  natsStatus s = static_cast<int64_t>(size) > max_payload
-                     ? NATS_MAX_PAYLOAD
-                     : publish(nc, st.subject.c_str(), st.origin, map, headers);
+  natsStatus s = static_cast<int64_t>(size) > max_payload ? NATS_MAX_PAYLOAD
+                                                          : publish(nc, st.subject.c_str(), st.origin, map, headers);
   gst_buffer_unmap(buffer, &map);
 
   if (s == NATS_MAX_PAYLOAD) {
@@ -287,9 +285,9 @@ static GstStructure *make_stats(GstNatsSink *self) {
   return gst_structure_new("natssink-stats", "frames-sent", G_TYPE_UINT64, st.frames_sent.load(), "bytes-sent",
                            G_TYPE_UINT64, st.bytes_sent.load(), "frames-dropped", G_TYPE_UINT64,
                            st.frames_dropped.load(), "frames-oversized", G_TYPE_UINT64, st.frames_oversized.load(),
-                           "requests-answered", G_TYPE_UINT64, st.requests_answered.load(), "reconnects",
-                           G_TYPE_UINT64, st.connection.reconnects(), "connected", G_TYPE_BOOLEAN,
-                           st.connection.connected(), "current-server", G_TYPE_STRING, server.c_str(), nullptr);
+                           "requests-answered", G_TYPE_UINT64, st.requests_answered.load(), "reconnects", G_TYPE_UINT64,
+                           st.connection.reconnects(), "connected", G_TYPE_BOOLEAN, st.connection.connected(),
+                           "current-server", G_TYPE_STRING, server.c_str(), nullptr);
 }
 
 static void gst_nats_sink_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
@@ -364,8 +362,7 @@ static void gst_nats_sink_class_init(GstNatsSinkClass *klass) {
   imagestream::install_nats_properties(gobject_class, PROP_NATS_FIRST);
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_SENT,
-      g_param_spec_uint64("frames-sent", "Frames sent", "Frames handed to the NATS connection", 0, G_MAXUINT64, 0,
-                          ro));
+      g_param_spec_uint64("frames-sent", "Frames sent", "Frames handed to the NATS connection", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, PROP_BYTES_SENT,
       g_param_spec_uint64("bytes-sent", "Bytes sent", "Payload bytes of the frames sent (headers not counted)", 0,

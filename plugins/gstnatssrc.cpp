@@ -103,7 +103,7 @@ struct Queue {
 struct State {
   explicit State(GstElement *owner) : connection(owner, "natssrc") {}
 
-  Settings settings;  // guarded by the object lock
+  Settings settings;            // guarded by the object lock
   GstCaps *pad_caps = nullptr;  // guarded by the object lock: set on the pad by create(), null before
   // Opened by start(), closed by stop(); its own lock guards it.
   NatsConnection connection;
@@ -112,8 +112,8 @@ struct State {
 
   // Set by start() before the connection opens, then read-only until stop().
   std::string subject;
-  std::string inbox;          // where answers to "newest frame?" arrive
-  std::string default_caps;   // settings.caps as text
+  std::string inbox;         // where answers to "newest frame?" arrive
+  std::string default_caps;  // settings.caps as text
   // Used by the streaming thread only.
   std::string pad_caps_text;  // "" before the first frame
   bool warned_bad_caps = false;
@@ -171,13 +171,11 @@ static void receive(GstNatsSrc *self, natsMsg *msg, bool answer) {
   std::string caps_text = caps ? caps : "";
   natsframe::FrameSequence::Arrival arrival{origin ? origin : "",
                                             natsframe::number_from_header(header(msg, natsframe::kSequenceHeader)),
-                                            natsframe::number_from_header(header(msg, natsframe::kTimeHeader)),
-                                            answer};
+                                            natsframe::number_from_header(header(msg, natsframe::kTimeHeader)), answer};
   GstBufferFlags flags = natsframe::flags_from_header(header(msg, natsframe::kFlagsHeader));
   const gsize size = natsMsg_GetDataLength(msg);
-  GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY,
-                                                  const_cast<char *>(natsMsg_GetData(msg)), size, 0, size, msg,
-                                                  destroy_message);
+  GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, const_cast<char *>(natsMsg_GetData(msg)),
+                                                  size, 0, size, msg, destroy_message);
   GST_BUFFER_PTS(buffer) = running_time_now(self);
   GST_BUFFER_FLAG_SET(buffer, flags);
 
@@ -212,9 +210,7 @@ static void receive(GstNatsSrc *self, natsMsg *msg, bool answer) {
   if (unwanted) gst_buffer_unref(unwanted);
 }
 
-static bool has_wildcard(const std::string &subject) {
-  return subject.find_first_of("*>") != std::string::npos;
-}
+static bool has_wildcard(const std::string &subject) { return subject.find_first_of("*>") != std::string::npos; }
 
 // After every connect and reconnect: ask the sink for its newest frame.
 static void ask_for_newest(GstNatsSrc *self, natsConnection *nc) {
@@ -234,10 +230,10 @@ static CapsResult apply_caps(GstNatsSrc *self, const std::string &caps_text) {
   GstCaps *caps = gst_caps_from_string(caps_text.c_str());
   if (!caps) {
     if (!st.warned_bad_caps)
-      GST_ELEMENT_WARNING(self, STREAM, FORMAT,
-                          ("Frames with unreadable caps \"%s\" in %s; dropping them", caps_text.c_str(),
-                           natsframe::kCapsHeader),
-                          (nullptr));
+      GST_ELEMENT_WARNING(
+          self, STREAM, FORMAT,
+          ("Frames with unreadable caps \"%s\" in %s; dropping them", caps_text.c_str(), natsframe::kCapsHeader),
+          (nullptr));
     st.warned_bad_caps = true;
     return CapsResult::Unreadable;
   }
@@ -304,10 +300,10 @@ static gboolean gst_nats_src_start(GstBaseSrc *bsrc) {
   gst_caps_replace(&st.pad_caps, nullptr);
   GST_OBJECT_UNLOCK(self);
   if (!valid_subscribe_subject(subject)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("Invalid subject \"%s\": natssrc needs a NATS subject without spaces, e.g. cameras.door",
-                       subject.c_str()),
-                      (nullptr));
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("Invalid subject \"%s\": natssrc needs a NATS subject without spaces, e.g. cameras.door", subject.c_str()),
+        (nullptr));
     return FALSE;
   }
   st.subject = subject;
@@ -323,8 +319,8 @@ static gboolean gst_nats_src_start(GstBaseSrc *bsrc) {
       {st.subject, [self](natsConnection *, natsMsg *msg) { receive(self, msg, false); }},
       {st.inbox, [self](natsConnection *, natsMsg *msg) { receive(self, msg, true); }}};
   std::string error;
-  if (!st.connection.open(nats, std::move(subscriptions),
-                          [self](natsConnection *nc) { ask_for_newest(self, nc); }, &error)) {
+  if (!st.connection.open(
+          nats, std::move(subscriptions), [self](natsConnection *nc) { ask_for_newest(self, nc); }, &error)) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", error.c_str()), (nullptr));
     return FALSE;
   }
@@ -370,11 +366,10 @@ static GstStructure *make_stats(GstNatsSrc *self) {
   State &st = self->state;
   std::string server = st.connection.current_server();
   return gst_structure_new("natssrc-stats", "frames-received", G_TYPE_UINT64, st.frames_received.load(),
-                           "bytes-received", G_TYPE_UINT64, st.bytes_received.load(), "frames-dropped",
-                           G_TYPE_UINT64, st.frames_dropped.load(), "frames-lost", G_TYPE_UINT64,
-                           st.frames_lost.load(), "reconnects", G_TYPE_UINT64, st.connection.reconnects(),
-                           "connected", G_TYPE_BOOLEAN, st.connection.connected(), "current-server", G_TYPE_STRING,
-                           server.c_str(), nullptr);
+                           "bytes-received", G_TYPE_UINT64, st.bytes_received.load(), "frames-dropped", G_TYPE_UINT64,
+                           st.frames_dropped.load(), "frames-lost", G_TYPE_UINT64, st.frames_lost.load(), "reconnects",
+                           G_TYPE_UINT64, st.connection.reconnects(), "connected", G_TYPE_BOOLEAN,
+                           st.connection.connected(), "current-server", G_TYPE_STRING, server.c_str(), nullptr);
 }
 
 static void gst_nats_src_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
@@ -475,8 +470,8 @@ static void gst_nats_src_class_init(GstNatsSrcClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_CAPS,
       g_param_spec_boxed("caps", "Caps",
-                         "Caps of frames whose message has no Imagestream-Caps header (the header wins)",
-                         GST_TYPE_CAPS, rw_ready));
+                         "Caps of frames whose message has no Imagestream-Caps header (the header wins)", GST_TYPE_CAPS,
+                         rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_MAX_QUEUED_FRAMES,
       g_param_spec_uint("max-queued-frames", "Max queued frames",
@@ -486,12 +481,11 @@ static void gst_nats_src_class_init(GstNatsSrcClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_RECEIVED,
       g_param_spec_uint64("frames-received", "Frames received",
-                          "Frames received (duplicates not counted), including those dropped later", 0,
-                          G_MAXUINT64, 0, ro));
-  g_object_class_install_property(
-      gobject_class, PROP_BYTES_RECEIVED,
-      g_param_spec_uint64("bytes-received", "Bytes received", "Payload bytes of the frames received", 0,
-                          G_MAXUINT64, 0, ro));
+                          "Frames received (duplicates not counted), including those dropped later", 0, G_MAXUINT64, 0,
+                          ro));
+  g_object_class_install_property(gobject_class, PROP_BYTES_RECEIVED,
+                                  g_param_spec_uint64("bytes-received", "Bytes received",
+                                                      "Payload bytes of the frames received", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_DROPPED,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
@@ -501,8 +495,8 @@ static void gst_nats_src_class_init(GstNatsSrcClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_LOST,
       g_param_spec_uint64("frames-lost", "Frames lost",
-                          "Frames the sink published that never arrived (gaps in Imagestream-Sequence)", 0,
-                          G_MAXUINT64, 0, ro));
+                          "Frames the sink published that never arrived (gaps in Imagestream-Sequence)", 0, G_MAXUINT64,
+                          0, ro));
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",

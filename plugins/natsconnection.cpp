@@ -86,13 +86,13 @@ void install_nats_properties(GObjectClass *klass, guint first_id) {
          DEFAULT_NATS_SERVERS, rw);
   string(NATS_PROP_USER, "user", "User", "User name to authenticate with (with password)", nullptr, rw);
   string(NATS_PROP_PASSWORD, "password", "Password", "Password of user (write-only)", nullptr, wo);
-  string(NATS_PROP_TOKEN, "token", "Token", "Authentication token, instead of user and password (write-only)",
-         nullptr, wo);
+  string(NATS_PROP_TOKEN, "token", "Token", "Authentication token, instead of user and password (write-only)", nullptr,
+         wo);
   string(NATS_PROP_CREDENTIALS_FILE, "credentials-file", "Credentials file",
          "NATS user credentials file (user JWT and NKey seed, as written by nsc)", nullptr, rw);
   string(NATS_PROP_TLS_CA_FILE, "tls-ca-file", "TLS CA file",
-         "CA certificates (PEM) that the servers' certificates must chain to; any tls-* property turns TLS on",
-         nullptr, rw);
+         "CA certificates (PEM) that the servers' certificates must chain to; any tls-* property turns TLS on", nullptr,
+         rw);
   string(NATS_PROP_TLS_CERTIFICATE, "tls-certificate", "TLS certificate",
          "Client certificate chain (PEM) for servers that verify clients (with tls-key)", nullptr, rw);
   string(NATS_PROP_TLS_KEY, "tls-key", "TLS key", "Private key (PEM) of tls-certificate", nullptr, rw);
@@ -122,8 +122,8 @@ void install_nats_properties(GObjectClass *klass, guint first_id) {
          "URL of the server connected to (empty while not connected)", nullptr, ro);
   g_object_class_install_property(
       klass, first_id + NATS_PROP_RECONNECTS,
-      g_param_spec_uint64("reconnects", "Reconnects",
-                          "Times the connection was re-established after a server was lost", 0, G_MAXUINT64, 0, ro));
+      g_param_spec_uint64("reconnects", "Reconnects", "Times the connection was re-established after a server was lost",
+                          0, G_MAXUINT64, 0, ro));
 }
 
 bool set_nats_property(NatsSettings &s, guint id, const GValue *value, guint first_id) {

@@ -112,8 +112,7 @@ class NatsConnection {
   // connect and reconnect once they are registered at the server. False, with
   // `error` set, if the settings can't work (no server, an unreadable TLS or
   // credentials file).
-  bool open(const NatsSettings &settings, std::vector<Subscribe> subscriptions, ConnectHook hook,
-            std::string *error);
+  bool open(const NatsSettings &settings, std::vector<Subscribe> subscriptions, ConnectHook hook, std::string *error);
   // Closes the connection and waits for every callback to return (and for a
   // first attempt under way: at most connect-timeout per server); then open()
   // may be called again.
@@ -154,18 +153,18 @@ class NatsConnection {
   std::vector<std::unique_ptr<Subscription>> subscriptions_;
   ConnectHook connect_hook_;
   NatsSettings settings_;
-  std::thread connector_;                                     // the first attempt; joined by close()
+  std::thread connector_;  // the first attempt; joined by close()
 
   // Guards the members below it; never held while calling into libnats,
   // posting on the bus or running a handler.
   mutable std::mutex mutex_;
   std::condition_variable callbacks_done_;
   natsConnection *nc_ = nullptr;
-  bool subscribed_ = false;        // the subscriptions exist (libnats sends them on connect)
-  bool connect_pending_ = false;   // libnats connected before they existed
-  bool closing_ = false;           // close() began: no more events
+  bool subscribed_ = false;       // the subscriptions exist (libnats sends them on connect)
+  bool connect_pending_ = false;  // libnats connected before they existed
+  bool closing_ = false;          // close() began: no more events
   bool closed_callback_ran_ = false;
-  int open_subscriptions_ = 0;     // whose completion callback has not run yet
+  int open_subscriptions_ = 0;  // whose completion callback has not run yet
   std::string current_server_;
 
   std::atomic<bool> connected_{false};

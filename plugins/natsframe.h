@@ -63,8 +63,8 @@ class FrameSequence {
   void reset();
 
  private:
-  std::string origin_;      // of the publisher delivered last
-  uint64_t newest_ = 0;     // its newest sequence number delivered
+  std::string origin_;        // of the publisher delivered last
+  uint64_t newest_ = 0;       // its newest sequence number delivered
   uint64_t newest_time_ = 0;  // the latest Imagestream-Time delivered, any publisher
 };
 

@@ -2,9 +2,9 @@
 // single nodes and a 3-node cluster, each started with a configuration file in
 // a temporary directory and killed at the end of its test.
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
-#include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -94,8 +94,8 @@ class NatsServer {
     g_autofree gchar *program = g_find_program_in_path("nats-server");
     if (!program) g_error("nats-server not found: scripts/setup.sh installs it (Debian package nats-server)");
     std::string conf = dir.file(name + ".conf");
-    dir.write(name + ".conf", "listen: 127.0.0.1:" + std::to_string(port) + "\nhttp: 127.0.0.1:-1\nserver_name: " +
-                                  name + "\n" + config + "\n");
+    dir.write(name + ".conf", "listen: 127.0.0.1:" + std::to_string(port) +
+                                  "\nhttp: 127.0.0.1:-1\nserver_name: " + name + "\n" + config + "\n");
     pid_ = fork();
     g_assert_cmpint(pid_, >=, 0);
     if (pid_ == 0) {
@@ -323,7 +323,9 @@ struct Edge {
     return samples;
   }
   bool connected() { return get_bool(src, "connected"); }
-  bool wait_connected() { return testutil::wait_until([&] { return connected(); }, slow(10000)); }
+  bool wait_connected() {
+    return testutil::wait_until([&] { return connected(); }, slow(10000));
+  }
 };
 
 std::string props(const std::string &servers, const std::string &subject, const std::string &more = "") {
@@ -365,11 +367,11 @@ void test_frame_sequence_drops_duplicates_and_counts_gaps() {
   g_assert_false(seq.judge(Arrival{"a", 4, 400}).deliver);        // older than one delivered
   auto v = seq.judge(Arrival{"a", 8, 800});
   g_assert_true(v.deliver);
-  g_assert_cmpuint(v.skipped, ==, 2);                              // 6 and 7 never came
+  g_assert_cmpuint(v.skipped, ==, 2);                             // 6 and 7 never came
   g_assert_true(seq.judge(Arrival{"a", 9, 900, true}).deliver);   // an answer with a newer frame
   g_assert_false(seq.judge(Arrival{"b", 3, 300, true}).deliver);  // a backup sink's stale frame
   g_assert_true(seq.judge(Arrival{"b", 1, 100}).deliver);         // a restarted sink, live: a new origin
-  g_assert_true(seq.judge(Arrival{}).deliver);                     // a foreign publisher, no headers
+  g_assert_true(seq.judge(Arrival{}).deliver);                    // a foreign publisher, no headers
   g_assert_cmpuint(imagestream::natsframe::number_from_header("12x"), ==, 0);
   g_assert_cmpuint(imagestream::natsframe::number_from_header("42"), ==, 42);
 }
@@ -392,8 +394,8 @@ void test_jpeg_frames_arrive_bit_exact_and_in_order() {
   Edge edge(props(server.url(), "test.roundtrip", "max-queued-frames=64"));
   g_assert_true(edge.wait_connected());
 
-  GstElement *camera = testutil::parse("lengthprefixsrc name=in port=0 ! natssink name=out " +
-                                       props(server.url(), "test.roundtrip"));
+  GstElement *camera =
+      testutil::parse("lengthprefixsrc name=in port=0 ! natssink name=out " + props(server.url(), "test.roundtrip"));
   GstElement *in = gst_bin_get_by_name(GST_BIN(camera), "in");
   GstElement *out = gst_bin_get_by_name(GST_BIN(camera), "out");
   g_assert_cmpint(gst_element_set_state(camera, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
@@ -443,8 +445,8 @@ void test_frame_over_max_payload_is_dropped_counted_and_warned_once() {
   pub.push_and_wait(tagged(1, 20000));
   pub.push_and_wait(tagged(2, 100000));  // over the limit
   pub.push_and_wait(tagged(3, 20000));
-  pub.push_and_wait(tagged(4, 70000));   // over again: counted, no second warning
-  pub.push_and_wait(tagged(5, 65500));   // fits, but not with its headers
+  pub.push_and_wait(tagged(4, 70000));  // over again: counted, no second warning
+  pub.push_and_wait(tagged(5, 65500));  // fits, but not with its headers
   pub.push_and_wait(tagged(6, 20000));
   g_assert_true(testutil::wait_until([&] { return edge.count() >= 3; }, slow(5000)));
 
@@ -547,8 +549,8 @@ void test_a_backup_sinks_older_frame_never_follows_the_newest() {
       },
       slow(5000)));
   active.push_and_wait(tagged(4, 4000));  // a live frame marks the end of the answers
-  g_assert_true(testutil::wait_until([&] { return !edge.all().empty() && tag_of(edge.all().back().data) == 4; },
-                                     slow(5000)));
+  g_assert_true(
+      testutil::wait_until([&] { return !edge.all().empty() && tag_of(edge.all().back().data) == 4; }, slow(5000)));
   std::vector<uint32_t> tags;
   for (const Edge::Sample &s : edge.all()) tags.push_back(tag_of(s.data));
   g_assert_true(tags == std::vector<uint32_t>({3, 4}) || tags == std::vector<uint32_t>({1, 3, 4}));
@@ -565,8 +567,7 @@ void test_slow_downstream_gets_the_newest_frames() {
   g_assert_true(testutil::wait_until([&] { return pub.connected(); }, slow(10000)));
   const uint32_t n = 20;
   for (uint32_t i = 1; i <= n; i++) pub.push_and_wait(tagged(i, 2000));
-  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(edge.src, "frames-received") == n; },
-                                     slow(5000)));
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(edge.src, "frames-received") == n; }, slow(5000)));
 
   // Everything that was not dropped comes out: the first frame or two (taken
   // before downstream stalled), then the newest ones, in order.
@@ -642,8 +643,7 @@ void test_kill_9_of_the_src_node_loses_no_frame() {
   g_test_message("edge moved from %s to %s", cluster.node[1]->url().c_str(), now_on.c_str());
   g_assert_true(!now_on.empty() && now_on != cluster.node[1]->url());
   edge.bus.drain(edge.pipeline);
-  g_assert_cmpuint(BusLog::count_containing(edge.bus.events, "natssrc-disconnected " + cluster.node[1]->url()), ==,
-                   1);
+  g_assert_cmpuint(BusLog::count_containing(edge.bus.events, "natssrc-disconnected " + cluster.node[1]->url()), ==, 1);
   g_assert_cmpuint(BusLog::count_containing(edge.bus.events, "natssrc-reconnected "), ==, 1);
 }
 
@@ -687,9 +687,10 @@ void test_sigstop_of_the_src_node_moves_it_within_1500_ms() {
       first_after = got[i].arrival_us;
     }
   }
-  g_test_message("SIGSTOP of the edge's node: longest gap between frames %.3f s (hang to next frame %.3f s), "
-                 "frames-lost %" G_GUINT64_FORMAT,
-                 gap / 1e6, (first_after - hung_at) / 1e6, testutil::get_u64(edge.src, "frames-lost"));
+  g_test_message(
+      "SIGSTOP of the edge's node: longest gap between frames %.3f s (hang to next frame %.3f s), "
+      "frames-lost %" G_GUINT64_FORMAT,
+      gap / 1e6, (first_after - hung_at) / 1e6, testutil::get_u64(edge.src, "frames-lost"));
   g_assert_cmpint(last_before_hang, <=, hung_at + 100000);
   g_assert_cmpint(gap, <, RUNNING_ON_VALGRIND ? 3000000 : 1500000);
   g_assert_cmpuint(testutil::get_u64(edge.src, "reconnects"), ==, 1);
@@ -707,14 +708,14 @@ void test_sigstop_of_the_src_node_moves_it_within_1500_ms() {
 void make_certificates(const TempDir &dir) {
   dir.write("san.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   const std::string d = dir.path;
-  std::string cmd =
-      "(cd " + d +
-      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
-      " -keyout ca.key -out ca.pem -subj /CN=imagestream-test-ca"
-      " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key"
-      " -out server.csr -subj /CN=localhost"
-      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1"
-      " -extfile san.cnf -out server.pem) >" + dir.file("openssl.log") + " 2>&1";
+  std::string cmd = "(cd " + d +
+                    " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+                    " -keyout ca.key -out ca.pem -subj /CN=imagestream-test-ca"
+                    " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key"
+                    " -out server.csr -subj /CN=localhost"
+                    " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1"
+                    " -extfile san.cnf -out server.pem) >" +
+                    dir.file("openssl.log") + " 2>&1";
   g_assert_cmpint(system(cmd.c_str()), ==, 0);
 }
 
@@ -884,6 +885,7 @@ int main(int argc, char **argv) {
                   test_wrong_password_on_a_server_that_comes_up_later_is_one_error_too);
   g_test_add_func("/natssink/never-blocks-without-a-server-and-connects-when-it-comes-up",
                   test_sink_never_blocks_without_a_server_and_connects_when_it_comes_up);
-  g_test_add_func("/natssrc/null-returns-promptly-while-waiting-for-a-frame", test_null_returns_promptly_while_src_waits);
+  g_test_add_func("/natssrc/null-returns-promptly-while-waiting-for-a-frame",
+                  test_null_returns_promptly_while_src_waits);
   return g_test_run();
 }
