@@ -190,8 +190,8 @@ static GstFlowReturn gst_nats_sink_render(GstBaseSink *bsink, GstBuffer *buffer)
     st.frames_dropped++;
   } else {
     st.sequence++;
-    st.frames_sent++;
     st.bytes_sent += size;
+    st.frames_sent++;  // last: a reader that sees the frame sent sees its bytes too
     GstBuffer *old;
     {
       std::lock_guard<std::mutex> lock(st.newest_lock);

@@ -495,6 +495,7 @@ void NatsConnection::on_disconnected(natsConnection *, void *closure) {
   std::string server;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
+    if (self->closing_) return;
     server.swap(self->current_server_);
   }
   self->connected_ = false;

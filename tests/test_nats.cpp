@@ -135,6 +135,17 @@ class NatsServer {
     testutil::http_get(http_port_, path, &body);
     return body;
   }
+  // Messages the server has received from its clients so far.
+  guint64 in_msgs() const {
+    std::string varz = monitor("/varz");
+    size_t at = varz.find("\"in_msgs\": ");
+    return at == std::string::npos ? 0 : g_ascii_strtoull(varz.c_str() + at + 11, nullptr, 10);
+  }
+  // Waits until the server has received `n` messages: a sink has handed a
+  // frame to libnats before it is on the wire.
+  void wait_for_messages(guint64 n) const {
+    g_assert_true(testutil::wait_until([&] { return in_msgs() >= n; }, slow(5000)));
+  }
   void kill9() {
     if (pid_ <= 0) return;
     kill(pid_, SIGKILL);
@@ -338,6 +349,7 @@ constexpr uint32_t kWarmUpTag = 900000;
 // Pushes frames until the edge gets one: the subscription has reached the
 // publisher's node (across routes, interest spreads asynchronously).
 void warm_up(Publisher &pub, Edge &edge) {
+  g_assert_true(testutil::wait_until([&] { return pub.connected(); }, slow(10000)));
   uint32_t i = kWarmUpTag;
   g_assert_true(testutil::wait_until(
       [&] {
@@ -416,7 +428,9 @@ void test_jpeg_frames_arrive_bit_exact_and_in_order() {
     g_assert_true(GST_CLOCK_TIME_IS_VALID(got[i].pts));
     if (i) g_assert_cmpuint(got[i].pts, >=, got[i - 1].pts);
   }
-  g_assert_cmpuint(testutil::get_u64(out, "frames-sent"), ==, frames.size());
+  // The sink counts a frame once libnats took it, which may be after it arrived.
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(out, "frames-sent") == frames.size(); },
+                                     slow(5000)));
   g_assert_cmpuint(testutil::get_u64(out, "frames-dropped"), ==, 0);
   g_assert_cmpuint(testutil::get_u64(edge.src, "frames-lost"), ==, 0);
   g_assert_cmpuint(testutil::get_u64(edge.src, "frames-received"), ==, frames.size());
@@ -508,6 +522,7 @@ void test_src_started_after_the_last_frame_gets_it_at_once() {
   std::vector<Bytes> frames = testutil::jpeg_frames(3);
   for (const Bytes &f : frames) pub.push_and_wait(f);
   g_assert_cmpuint(pub.sent(), ==, 3);
+  server.wait_for_messages(3);
 
   // The camera is still now; an edge starts.
   gint64 start = g_get_monotonic_time();
@@ -525,7 +540,7 @@ void test_src_started_after_the_last_frame_gets_it_at_once() {
   g_assert_true(got[0].data == frames[2]);
   g_assert_cmpstr(got[0].caps.c_str(), ==, "image/jpeg, width=(int)320, height=(int)240");
   g_assert_true(got[1].data == tagged(7, 5000));
-  g_assert_cmpuint(stat_u64(pub.sink, "requests-answered"), ==, 1);
+  g_assert_true(testutil::wait_until([&] { return stat_u64(pub.sink, "requests-answered") == 1; }, slow(5000)));
 }
 
 void test_a_backup_sinks_older_frame_never_follows_the_newest() {
@@ -538,9 +553,11 @@ void test_a_backup_sinks_older_frame_never_follows_the_newest() {
   backup.push_and_wait(tagged(1, 4000));
   active.push_and_wait(tagged(2, 4000));
   active.push_and_wait(tagged(3, 4000));
+  server.wait_for_messages(3);
 
-  // Both answer a new edge; whatever order the answers come in, the edge
-  // ends on the active sink's newest frame.
+  // Both answer a new edge. Whatever order the answers come in (and the
+  // active one may even come after the next live frame: answers and live
+  // frames arrive on two threads), the picture never goes back.
   Edge edge(props(server.url(), "test.backup"));
   g_assert_true(testutil::wait_until(
       [&] {
@@ -553,7 +570,8 @@ void test_a_backup_sinks_older_frame_never_follows_the_newest() {
       testutil::wait_until([&] { return !edge.all().empty() && tag_of(edge.all().back().data) == 4; }, slow(5000)));
   std::vector<uint32_t> tags;
   for (const Edge::Sample &s : edge.all()) tags.push_back(tag_of(s.data));
-  g_assert_true(tags == std::vector<uint32_t>({3, 4}) || tags == std::vector<uint32_t>({1, 3, 4}));
+  const std::vector<std::vector<uint32_t>> possible{{3, 4}, {1, 3, 4}, {1, 4}};
+  g_assert_true(std::find(possible.begin(), possible.end(), tags) != possible.end());
 }
 
 void test_slow_downstream_gets_the_newest_frames() {
@@ -728,7 +746,7 @@ void test_user_password_over_tls_carries_frames() {
                     "tls { cert_file: \"" + dir.file("server.pem") + "\", key_file: \"" + dir.file("server.key") +
                         "\", timeout: 5 }\nauthorization { user: camera, password: \"s3cret pass\" }");
   const std::string auth = "user=camera password=\"s3cret pass\" tls-ca-file=" + dir.file("ca.pem");
-  Edge edge(props(server.url(), "test.tls", auth));
+  Edge edge(props(server.url(), "test.tls", auth + " max-queued-frames=64"));
   g_assert_true(edge.wait_connected());
   Publisher pub(props(server.url(), "test.tls", auth));
   g_assert_true(testutil::wait_until([&] { return pub.connected(); }, slow(10000)));
