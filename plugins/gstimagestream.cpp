@@ -6,6 +6,8 @@ static gboolean plugin_init(GstPlugin *plugin) {
   ok |= GST_ELEMENT_REGISTER(lengthprefixsrc, plugin);
   ok |= GST_ELEMENT_REGISTER(lengthprefixsink, plugin);
   ok |= GST_ELEMENT_REGISTER(websocketsink, plugin);
+  ok |= GST_ELEMENT_REGISTER(natssink, plugin);
+  ok |= GST_ELEMENT_REGISTER(natssrc, plugin);
   return ok;
 }
 

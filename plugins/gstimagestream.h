@@ -8,6 +8,8 @@ G_BEGIN_DECLS
 GST_ELEMENT_REGISTER_DECLARE(lengthprefixsrc);
 GST_ELEMENT_REGISTER_DECLARE(lengthprefixsink);
 GST_ELEMENT_REGISTER_DECLARE(websocketsink);
+GST_ELEMENT_REGISTER_DECLARE(natssink);
+GST_ELEMENT_REGISTER_DECLARE(natssrc);
 
 // The out-of-band downstream event lengthprefixsrc sends whenever its number
 // of connected senders changes (field "senders", guint); websocketsink

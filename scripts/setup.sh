@@ -18,6 +18,7 @@ apt_packages=(
   chromium python3-tornado
   gstreamer1.0-plugins-ugly
   debhelper dpkg-dev man-db
+  nats-server libnats-dev
 )
 # Node.js 20 comes with this kind of machine; Debian's own is the fallback.
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
