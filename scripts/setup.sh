@@ -16,6 +16,7 @@ apt_packages=(
   screen openssl curl bc valgrind
   clang libclang-rt-14-dev
   chromium python3-tornado
+  firefox-esr python3-gi gir1.2-gstreamer-1.0
   gstreamer1.0-plugins-ugly
   debhelper dpkg-dev man-db
   nats-server libnats-dev
@@ -35,8 +36,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The browser tests (playwright-core driving Debian's chromium, no browser
-# download) and the WebSocket clients of the tests use the root package.json.
+# The browser tests (playwright-core driving Debian's chromium, puppeteer-core
+# driving Debian's firefox-esr; no browser download) and the WebSocket clients
+# of the tests use the root package.json.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 fi
