@@ -1,8 +1,11 @@
 // Shared by the launcher, script and browser tests: the built launcher as a
-// child process, camera senders writing real JPEGs, WebSocket viewers, and
-// headless Chromium. Everything waits on an event or a condition with a
-// deadline; nothing sleeps a fixed time.
+// child process, GStreamer pipelines (pipeline.py), camera senders writing
+// real JPEGs or PNGs, WebSocket viewers, and headless Chromium (playwright-
+// core) and Firefox ESR (puppeteer-core over WebDriver BiDi), both Debian's.
+// Everything waits on an event or a condition with a deadline; nothing sleeps
+// a fixed time.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -28,6 +31,12 @@ export const LAUNCHER = requireEnv('IMAGESTREAM_LAUNCH');
 export const SOURCE_ROOT = requireEnv('IMAGESTREAM_SOURCE_ROOT');
 export const ARTIFACTS = process.env.IMAGESTREAM_ARTIFACTS || path.join(os.tmpdir(), 'imagestream-artifacts');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
+// The browsers forEachBrowser() runs a test in (IMAGESTREAM_BROWSERS=chromium
+// for a quicker run while working on a test).
+export const BROWSERS = (process.env.IMAGESTREAM_BROWSERS || 'chromium,firefox').split(',').filter(Boolean);
+// The built elements, for pipelines the tests start themselves.
+export const PLUGIN_DIR = process.env.IMAGESTREAM_PLUGIN_DIR || path.join(path.dirname(LAUNCHER), '..', 'plugins');
 mkdirSync(ARTIFACTS, { recursive: true });
 
 // Polls `condition` (sync or async) until it returns a truthy value, which is
@@ -46,14 +55,23 @@ export async function waitFor(what, condition, timeoutMs = 10000, intervalMs = 5
 // each one different), made once per process with gst-launch-1.0.
 const frameCache = new Map();
 export function jpegFrames(count = 30, width = 320, height = 240, pattern = 'ball') {
-  const key = `${count}x${width}x${height}x${pattern}`;
+  return encodedFrames('jpegenc', count, width, height, pattern);
+}
+
+// The same as PNG files (what the seed's own sender sends).
+export function pngFrames(count = 30, width = 320, height = 240, pattern = 'ball') {
+  return encodedFrames('pngenc', count, width, height, pattern);
+}
+
+function encodedFrames(encoder, count, width, height, pattern) {
+  const key = `${encoder}:${count}x${width}x${height}x${pattern}`;
   if (frameCache.has(key)) return frameCache.get(key);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-frames-'));
   const result = spawnSync('gst-launch-1.0', ['-q',
     'videotestsrc', `num-buffers=${count}`, `pattern=${pattern}`, '!',
-    `video/x-raw,width=${width},height=${height}`, '!', 'jpegenc', '!',
-    'multifilesink', `location=${dir}/frame-%05d.jpg`], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`gst-launch-1.0 could not make JPEG frames: ${result.stderr}`);
+    `video/x-raw,width=${width},height=${height}`, '!', encoder, '!',
+    'multifilesink', `location=${dir}/frame-%05d`], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`gst-launch-1.0 could not make frames with ${encoder}: ${result.stderr}`);
   const frames = readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f)));
   rmSync(dir, { recursive: true });
   frameCache.set(key, frames);
@@ -215,6 +233,103 @@ export function freePort() {
   });
 }
 
+// The environment pipeline.py needs to load the built plugin: its own
+// registry per build (a plugin that failed to load once stays blacklisted in
+// a registry), and a sanitizer build's ASan runtime preloaded, as python3 is
+// not linked with it.
+let pipelineEnv = null;
+function pipelineEnvironment() {
+  if (pipelineEnv) return pipelineEnv;
+  const plugin = path.join(PLUGIN_DIR, 'libgstimagestream.so');
+  if (!existsSync(plugin)) throw new Error(`${plugin} not found: build the plugin first (ninja -C build)`);
+  const build = createHash('sha256').update(path.resolve(PLUGIN_DIR)).digest('hex').slice(0, 12);
+  pipelineEnv = {
+    ...process.env,
+    GST_PLUGIN_PATH: PLUGIN_DIR,
+    GST_REGISTRY_1_0: path.join(os.tmpdir(), `imagestream-registry-pipeline-${build}.bin`),
+  };
+  const asan = /libasan\.so[.\d]* => (\S+)/.exec(spawnSync('ldd', [plugin], { encoding: 'utf8' }).stdout || '');
+  if (asan) {
+    pipelineEnv.LD_PRELOAD = asan[1];
+    pipelineEnv.ASAN_OPTIONS ??= 'detect_leaks=0';
+  }
+  return pipelineEnv;
+}
+
+// A GStreamer pipeline with the built elements (gst-launch-1.0 syntax), run
+// by pipeline.py: `await new Pipeline('... ! websocketsink name=out port=0
+// path=/v').ready()`, then `ports.out` (the port it listens on, from its
+// current-port), `set(element, property, value)` while it plays, `stop()`.
+export class Pipeline {
+  constructor(description) {
+    this.description = description;
+    this.events = [];
+    this.stderr = '';
+    this.process = spawn('/usr/bin/python3', [path.join(SOURCE_ROOT, 'tests', 'browser', 'pipeline.py'), description], {
+      env: pipelineEnvironment(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let partial = '';
+    this.process.stdout.setEncoding('utf8').on('data', (d) => {
+      const lines = (partial + d).split('\n');
+      partial = lines.pop();
+      for (const line of lines) if (line.trim()) this.events.push(JSON.parse(line));
+    });
+    this.process.stderr.setEncoding('utf8').on('data', (d) => { this.stderr += d; });
+    this.process.stdin.on('error', () => {});
+    this.exit = null;
+    this.exited = new Promise((resolve) => {
+      this.process.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  failure() {
+    const error = this.events.find((e) => e.error);
+    if (error) return `pipeline failed: ${error.error}\n${this.description}\n${this.stderr}`;
+    if (this.exit) return `pipeline exited ${JSON.stringify(this.exit)}:\n${this.description}\n${this.stderr}`;
+    return null;
+  }
+
+  // Waits until it plays and every websocketsink listens.
+  async ready(timeoutMs = 10000) {
+    const ready = await waitFor('the pipeline to play', () => {
+      const failure = this.failure();
+      if (failure) throw new Error(failure);
+      return this.events.find((e) => e.ready);
+    }, timeoutMs);
+    this.ports = ready.ready.ports;
+    [this.port] = Object.values(this.ports);
+    return this;
+  }
+
+  // Sets a property while playing (caps as gst-launch-1.0 writes them).
+  async set(element, property, value) {
+    const line = `set ${element} ${property} ${value}`;
+    this.process.stdin.write(`${line}\n`);
+    await waitFor(`the pipeline to carry out "${line}"`, () => {
+      const failure = this.failure();
+      if (failure) throw new Error(failure);
+      return this.events.some((e) => e.done === line);
+    });
+  }
+
+  // Ends it (stdin closes: it stops its pipeline and exits).
+  async stop(timeoutMs = 5000) {
+    this.process.stdin.end();
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    const exit = await this.exited;
+    clearTimeout(timer);
+    return exit;
+  }
+
+  kill() {
+    if (!this.exit) this.process.kill('SIGKILL');
+  }
+}
+
 // Headless Chromium from the system (Debian's package); no browser download.
 export async function launchBrowser() {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install chromium`);
@@ -260,29 +375,93 @@ export async function comparePngs(browser, first, second, region = null) {
 // The mean colour {r, g, b} (0-255) of a PNG screenshot within `region`
 // (default: all), decoded in the browser.
 export async function meanColor(browser, png, region = null) {
+  return (await meanColors(browser, png, [region]))[0];
+}
+
+// The same for each of `regions` (null: all), with one page.
+export async function meanColors(browser, png, regions) {
   const page = await browser.newPage();
   try {
-    return await page.evaluate(async ({ b64, region }) => {
+    return await page.evaluate(async ({ b64, regions }) => {
       const bitmap = await createImageBitmap(await (await fetch(`data:image/png;base64,${b64}`)).blob());
-      const r = region || { x: 0, y: 0, width: bitmap.width, height: bitmap.height };
       const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
       const ctx = canvas.getContext('2d');
       ctx.drawImage(bitmap, 0, 0);
-      const data = ctx.getImageData(r.x, r.y, r.width, r.height).data;
-      const sum = [0, 0, 0];
-      for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
-      const n = data.length / 4;
-      return { r: sum[0] / n, g: sum[1] / n, b: sum[2] / n };
-    }, { b64: png.toString('base64'), region });
+      return regions.map((region) => {
+        const r = region || { x: 0, y: 0, width: bitmap.width, height: bitmap.height };
+        const data = ctx.getImageData(r.x, r.y, r.width, r.height).data;
+        const sum = [0, 0, 0];
+        for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+        const n = data.length / 4;
+        return { r: sum[0] / n, g: sum[1] / n, b: sum[2] / n };
+      });
+    }, { b64: png.toString('base64'), regions });
   } finally {
     await page.close();
   }
 }
 
-// A test file's Chromium and the launchers it starts, shut down after its
-// tests: `const env = useBrowserAndLaunchers(); ... env.browser, env.launch(args)`.
-export function useBrowserAndLaunchers({ before, after }) {
-  const running = [];
+// Headless Firefox ESR from the system (Debian's firefox-esr), driven over
+// WebDriver BiDi; no browser download.
+export async function launchFirefox() {
+  if (!existsSync(FIREFOX)) throw new Error(`${FIREFOX} not found: apt-get install firefox-esr`);
+  let puppeteer;
+  try {
+    ({ default: puppeteer } = await import('puppeteer-core'));
+  } catch (e) {
+    throw new Error(`${e.message}\nThe Firefox tests need puppeteer-core: run \`npm ci\` at the repository root.`);
+  }
+  return puppeteer.launch({
+    browser: 'firefox', executablePath: FIREFOX, protocol: 'webDriverBiDi', headless: true,
+    extraPrefsFirefox: {
+      // Full screen at once, without the "press Esc" notice over the page.
+      'full-screen-api.transition-duration.enter': '0 0',
+      'full-screen-api.transition-duration.leave': '0 0',
+      'full-screen-api.warning.timeout': 0,
+    },
+  });
+}
+
+// A page in either browser, with the calls the tests make: goto, evaluate
+// (one argument), screenshot (a PNG Buffer, also saved to ARTIFACTS/file),
+// text, click, mouseMove, press, stats (window.imagestreamStats), close;
+// `requests` lists the URLs the page asked for.
+class BrowserPage {
+  constructor(name, page) {
+    this.name = name;
+    this.page = page;
+    this.requests = [];
+    page.on('request', (r) => this.requests.push(r.url()));
+  }
+
+  async goto(url) { await this.page.goto(url); }
+  evaluate(fn, arg) { return this.page.evaluate(fn, arg); }
+  async screenshot(file = null) {
+    return Buffer.from(await this.page.screenshot(file ? { path: path.join(ARTIFACTS, file) } : {}));
+  }
+
+  text(selector) { return this.evaluate((s) => document.querySelector(s)?.textContent ?? null, selector); }
+  click(selector) { return this.page.click(selector); }
+  mouseMove(x, y) { return this.page.mouse.move(x, y); }
+  press(key) { return this.page.keyboard.press(key); }
+  stats() { return this.evaluate(() => ({ ...window.imagestreamStats })); }
+  close() { return this.page.close(); }
+}
+
+// A test file's browsers, and the launchers and pipelines it starts, shut
+// down after its tests (with `afterEach`, each test's own after it, pages
+// included, so that a failed test leaves no load behind):
+// `const env = useBrowserAndLaunchers({ before, after, afterEach })`, then
+// env.browser (Chromium, Playwright's API), env.launch(args),
+// env.pipeline(description), and
+//   env.forEachBrowser((name, newPage) => test(`... [${name}]`, async () => {
+//     const page = await newPage({ width, height }); ... }));
+// which defines the test once per browser of BROWSERS (Firefox starts with
+// its first page).
+export function useBrowserAndLaunchers({ before, after, afterEach = null }) {
+  let running = [];
+  let pages = [];
+  let firefox = null;
   const env = {
     browser: null,
     launch(args) {
@@ -290,11 +469,42 @@ export function useBrowserAndLaunchers({ before, after }) {
       running.push(launcher);
       return launcher;
     },
+    pipeline(description) {
+      const pipeline = new Pipeline(description);
+      running.push(pipeline);
+      return pipeline.ready();
+    },
+    async newPage(name, viewport = { width: 640, height: 480 }) {
+      let page;
+      if (name === 'chromium') {
+        page = new BrowserPage(name, await env.browser.newPage({ viewport }));
+      } else if (name === 'firefox') {
+        firefox ??= launchFirefox();
+        const p = await (await firefox).newPage();
+        await p.setViewport(viewport);
+        page = new BrowserPage(name, p);
+      } else {
+        throw new Error(`no browser named ${name}`);
+      }
+      pages.push(page);
+      return page;
+    },
+    forEachBrowser(body, browsers = BROWSERS) {
+      for (const name of browsers) body(name, (viewport) => env.newPage(name, viewport));
+    },
+  };
+  const cleanUp = async () => {
+    running.forEach((r) => r.kill());
+    running = [];
+    await Promise.all(pages.map((p) => p.close().catch(() => {})));
+    pages = [];
   };
   before(async () => { env.browser = await launchBrowser(); });
+  afterEach?.(cleanUp);
   after(async () => {
-    running.forEach((l) => l.kill());
+    await cleanUp();
     await env.browser?.close();
+    if (firefox) await (await firefox.catch(() => null))?.close();
   });
   return env;
 }
