@@ -52,8 +52,18 @@ constexpr int kUnset = -1;                 // a numeric option not given: the el
 
 // One camera: where it sends and where its viewers watch.
 struct CameraOptions {
-  int ingest_port;
+  int ingest_port;     // kNoIngest on an edge: the frames come from NATS
   std::string secret;
+  std::string subject;  // with --nats: where the origin publishes and edges subscribe
+};
+constexpr int kNoIngest = -1;  // PORT "-"
+
+// --nats: the backbone between an origin (which has the camera) and edges
+// (which serve viewers), and how to log in to it.
+struct NatsOptions {
+  std::string servers;  // comma-separated URLs; empty = no NATS
+  std::string user, password, token, credentials_file;
+  std::string ca_file, certificate, key;
 };
 
 // --video: the codec browsers get, and the encoder settings that make it a
@@ -83,6 +93,7 @@ constexpr guint kDefaultBitrate = 2000;  // kbit/s: 720p at the quality of JPEG 
 constexpr guint kKeyFrameIntervalS = 2;
 
 struct LaunchOptions {
+  NatsOptions nats;
   const VideoCodecOption *video = nullptr;  // nullptr: JPEG as the camera sends it
   guint bitrate = kDefaultBitrate;
   // The positional camera first, then every --camera in order.
@@ -148,6 +159,9 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   g_auto(GStrv) cameras = nullptr;
   g_autofree gchar *video = nullptr;
   int bitrate = static_cast<int>(kDefaultBitrate);
+  g_autofree gchar *nats = nullptr, *nats_subject = nullptr, *nats_user = nullptr, *nats_password = nullptr,
+                   *nats_token = nullptr, *nats_credentials = nullptr, *nats_ca = nullptr, *nats_cert = nullptr,
+                   *nats_key = nullptr;
   gint64 max_frame_size = kUnset;
   int max_viewers = kUnset;
   int status_interval = kDefaultStatusInterval;
@@ -165,6 +179,19 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
        "JPEG); the JPEG frames stay at SECRET/jpeg",
        "CODEC"},
       {"bitrate", 0, 0, G_OPTION_ARG_INT, &bitrate, "Video bitrate in kbit/s (default 2000)", "KBPS"},
+      {"nats", 0, 0, G_OPTION_ARG_STRING, &nats,
+       "NATS servers (comma-separated nats:// or tls:// URLs): an origin (with PORT) also publishes every frame "
+       "there, an edge (PORT -) takes its frames from there",
+       "URLS"},
+      {"nats-subject", 0, 0, G_OPTION_ARG_STRING, &nats_subject, "The first camera's NATS subject", "SUBJECT"},
+      {"nats-user", 0, 0, G_OPTION_ARG_STRING, &nats_user, "NATS user (with --nats-password)", "USER"},
+      {"nats-password", 0, 0, G_OPTION_ARG_STRING, &nats_password, "NATS password", "PASSWORD"},
+      {"nats-token", 0, 0, G_OPTION_ARG_STRING, &nats_token, "NATS token, instead of user and password", "TOKEN"},
+      {"nats-credentials", 0, 0, G_OPTION_ARG_FILENAME, &nats_credentials, "NATS credentials file (JWT and NKey)",
+       "FILE"},
+      {"nats-ca", 0, 0, G_OPTION_ARG_FILENAME, &nats_ca, "CA (PEM) the NATS servers' certificates chain to", "FILE"},
+      {"nats-cert", 0, 0, G_OPTION_ARG_FILENAME, &nats_cert, "Client certificate (PEM) for NATS", "FILE"},
+      {"nats-key", 0, 0, G_OPTION_ARG_FILENAME, &nats_key, "Key (PEM) of --nats-cert", "FILE"},
       {"ingest-host", 0, 0, G_OPTION_ARG_STRING, &ingest_host,
        "Address cameras connect to (default 0.0.0.0, all interfaces)", "HOST"},
       {"web-host", 0, 0, G_OPTION_ARG_STRING, &web_host,
@@ -229,10 +256,14 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   if (positional > 3) return usage_error("too many arguments; expected PORT WEB_PORT SECRET");
   if (positional < 3 && !(demo && positional == 0))
     return usage_error("expected PORT WEB_PORT SECRET (or --demo alone)");
-  CameraOptions first{kDemoIngestPort, kDemoSecret};
+  if (demo && positional == 3 && strcmp(argv[1], "-") == 0) return usage_error("--demo needs a camera port, not -");
+  CameraOptions first{kDemoIngestPort, kDemoSecret, nats_subject ? nats_subject : ""};
   if (positional == 3) {
-    if (!parse_port(argv[1], &first.ingest_port))
-      return usage_error(std::string("PORT must be a number from 0 to 65535, not \"") + argv[1] + "\"");
+    if (strcmp(argv[1], "-") == 0)
+      first.ingest_port = kNoIngest;
+    else if (!parse_port(argv[1], &first.ingest_port))
+      return usage_error(std::string("PORT must be a number from 0 to 65535 (or - for an edge), not \"") + argv[1] +
+                         "\"");
     if (!parse_port(argv[2], &options.web_port))
       return usage_error(std::string("WEB_PORT must be a number from 0 to 65535, not \"") + argv[2] + "\"");
     first.secret = argv[3];
@@ -241,27 +272,52 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   }
   options.cameras.push_back(first);
   for (char **c = cameras; c && *c; c++) {
-    const char *colon = strchr(*c, ':');
-    CameraOptions camera{0, colon ? colon + 1 : ""};
-    const std::string port(*c, colon ? colon - *c : strlen(*c));
-    if (!colon || !parse_port(port.c_str(), &camera.ingest_port) || !valid_secret(camera.secret))
-      return usage_error(std::string("--camera takes INGEST_PORT:SECRET (a port number and a secret of letters, "
-                                     "digits, '-', '_', '.' or '~'), not \"") + *c + "\"");
+    g_auto(GStrv) parts = g_strsplit(*c, ":", 3);
+    const guint n = g_strv_length(parts);
+    CameraOptions camera{0, n >= 2 ? parts[1] : "", n == 3 ? parts[2] : ""};
+    const bool port_ok = n >= 1 && (strcmp(parts[0], "-") == 0 ? (camera.ingest_port = kNoIngest, true)
+                                                               : parse_port(parts[0], &camera.ingest_port));
+    if (n < 2 || !port_ok || !valid_secret(camera.secret))
+      return usage_error(std::string("--camera takes INGEST_PORT:SECRET[:NATS_SUBJECT] (a port number, or - on an "
+                                     "edge, and a secret of letters, digits, '-', '_', '.' or '~'), not \"") +
+                         *c + "\"");
     options.cameras.push_back(camera);
+  }
+  if (nats) {
+    options.nats = {nats, nats_user ? nats_user : "", nats_password ? nats_password : "",
+                    nats_token ? nats_token : "", nats_credentials ? nats_credentials : "", nats_ca ? nats_ca : "",
+                    nats_cert ? nats_cert : "", nats_key ? nats_key : ""};
+    for (size_t i = 0; i < options.cameras.size(); i++) {
+      if (options.cameras[i].subject.empty())
+        return usage_error(i == 0 ? "--nats needs --nats-subject: the subject the first camera's frames go by"
+                                  : "with --nats, each --camera names its subject: INGEST_PORT:SECRET:NATS_SUBJECT");
+      for (size_t j = 0; j < i; j++)
+        if (options.cameras[i].subject == options.cameras[j].subject)
+          return usage_error("two cameras have the NATS subject \"" + options.cameras[i].subject + "\"");
+    }
+  } else {
+    for (const auto &camera : options.cameras)
+      if (camera.ingest_port == kNoIngest) return usage_error("a camera without a port (-) needs --nats to get frames");
+    if (nats_subject) return usage_error("--nats-subject needs --nats");
   }
   for (size_t i = 0; i < options.cameras.size(); i++) {
     const CameraOptions &a = options.cameras[i];
-    if (a.ingest_port && a.ingest_port == options.web_port)
+    if (a.ingest_port > 0 && a.ingest_port == options.web_port)
       return usage_error("camera port " + std::to_string(a.ingest_port) +
                          " is also the web port: cameras and browsers need ports of their own");
     for (size_t j = 0; j < i; j++) {
       const CameraOptions &b = options.cameras[j];
       if (a.secret == b.secret) return usage_error("two cameras have the secret \"" + a.secret + "\": give each its own");
-      if (a.ingest_port && a.ingest_port == b.ingest_port)
+      if (a.ingest_port > 0 && a.ingest_port == b.ingest_port)
         return usage_error("two cameras send to port " + std::to_string(a.ingest_port) + ": give each its own");
     }
   }
 
+  if (video && options.nats.servers.size()) {
+    for (const auto &camera : options.cameras)
+      if (camera.ingest_port == kNoIngest)
+        return usage_error("--video belongs on the origin: an edge relays the frames as the origin publishes them");
+  }
   if (video) {
     for (const auto &codec : kVideoCodecs)
       if (strcmp(video, codec.name) == 0) options.video = &codec;
@@ -339,7 +395,9 @@ std::string url_host(const std::string &host) {
 // status line, for rates.
 struct CameraRelay {
   CameraOptions options;
-  GstElement *ingest = nullptr;       // owned by the pipeline
+  bool edge() const { return options.ingest_port == kNoIngest; }
+  GstElement *ingest = nullptr;       // owned by the pipeline: lengthprefixsrc, or natssrc on an edge
+  GstElement *publish = nullptr;      // an origin's natssink
   GstElement *fanout = nullptr;       // owned by the pipeline
   GstElement *jpeg_fanout = nullptr;  // with --video: the JPEG frames at SECRET/jpeg
   GstElement *encoder = nullptr;      // with --video
@@ -364,6 +422,8 @@ class Relay {
  private:
   Failure build_camera(CameraRelay &camera, size_t index);
   GstElement *make_fanout(const std::string &name, const std::string &path);
+  void configure_nats(GstElement *element, const std::string &subject);
+  Failure link_viewers(CameraRelay &camera, const std::string &n, GstElement *from);
   Failure build_video(CameraRelay &camera, const std::string &n, GstElement *upstream);
   void force_key_frames();
   Failure share_web_port();
@@ -428,15 +488,35 @@ GstElement *Relay::make_fanout(const std::string &name, const std::string &path)
   return fanout;
 }
 
+void Relay::configure_nats(GstElement *element, const std::string &subject) {
+  const NatsOptions &o = options_.nats;
+  set_property(element, "servers", o.servers);
+  set_property(element, "subject", subject);
+  const std::pair<const char *, const std::string *> settings[] = {
+      {"user", &o.user},          {"password", &o.password},   {"token", &o.token},
+      {"credentials-file", &o.credentials_file}, {"tls-ca-file", &o.ca_file}, {"tls-certificate", &o.certificate},
+      {"tls-key", &o.key},
+  };
+  for (const auto &[name, value] : settings)
+    if (!value->empty()) set_property(element, name, *value);
+}
+
 Failure Relay::build_camera(CameraRelay &camera, size_t index) {
   const std::string n = std::to_string(index);
   const std::string path = "/" + camera.options.secret;
-  camera.ingest = gst_element_factory_make("lengthprefixsrc", ("ingest" + n).c_str());
-  gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
-  set_property(camera.ingest, "host", options_.ingest_host);
-  set_property(camera.ingest, "port", std::to_string(camera.options.ingest_port));
-  if (options_.max_frame_size != kUnset)
-    set_property(camera.ingest, "max-frame-size", std::to_string(options_.max_frame_size));
+  if (camera.edge()) {
+    camera.ingest = gst_element_factory_make("natssrc", ("nats-in" + n).c_str());
+    if (!camera.ingest) return runtime_error("element natssrc is missing from this build");
+    gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
+    configure_nats(camera.ingest, camera.options.subject);
+  } else {
+    camera.ingest = gst_element_factory_make("lengthprefixsrc", ("ingest" + n).c_str());
+    gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
+    set_property(camera.ingest, "host", options_.ingest_host);
+    set_property(camera.ingest, "port", std::to_string(camera.options.ingest_port));
+    if (options_.max_frame_size != kUnset)
+      set_property(camera.ingest, "max-frame-size", std::to_string(options_.max_frame_size));
+  }
   camera.fanout = make_fanout("fanout" + n, path);
 
   GstElement *upstream = camera.ingest;
@@ -453,10 +533,33 @@ Failure Relay::build_camera(CameraRelay &camera, size_t index) {
     upstream = filter;
   }
   if (options_.video) return build_video(camera, n, upstream);
-  if (!gst_element_link(upstream, camera.fanout)) {
-    if (options_.filter.empty()) return runtime_error("cannot link lengthprefixsrc to websocketsink");
+  const Failure failure = link_viewers(camera, n, upstream);
+  if (failure.failed() && !options_.filter.empty())
     return usage_error("--filter: '" + options_.filter + "' does not take and give one stream of frames");
+  return failure;
+}
+
+// from ! fanout, or on an origin: from ! tee ! queue ! fanout
+//                                        tee ! queue ! natssink
+// The queue to NATS is leaky: the backbone never holds up the viewers here.
+Failure Relay::link_viewers(CameraRelay &camera, const std::string &n, GstElement *from) {
+  if (camera.edge() || options_.nats.servers.empty()) {
+    if (!gst_element_link(from, camera.fanout)) return runtime_error("cannot link the camera to websocketsink");
+    return {};
   }
+  camera.publish = gst_element_factory_make("natssink", ("nats-out" + n).c_str());
+  if (!camera.publish) return runtime_error("element natssink is missing from this build");
+  configure_nats(camera.publish, camera.options.subject);
+  GstElement *tee = gst_element_factory_make("tee", ("publish-split" + n).c_str());
+  GstElement *to_viewers = gst_element_factory_make("queue", ("viewers-queue" + n).c_str());
+  GstElement *to_nats = gst_element_factory_make("queue", ("nats-queue" + n).c_str());
+  for (GstElement *q : {to_viewers, to_nats})
+    g_object_set(q, "leaky", 2, "max-size-buffers", 2, "max-size-bytes", 0, "max-size-time", G_GUINT64_CONSTANT(0),
+                 nullptr);
+  gst_bin_add_many(GST_BIN(pipeline_.get()), tee, to_viewers, to_nats, camera.publish, nullptr);
+  if (!gst_element_link(from, tee) || !gst_element_link_many(tee, to_viewers, camera.fanout, nullptr) ||
+      !gst_element_link_many(tee, to_nats, camera.publish, nullptr))
+    return runtime_error("cannot link the camera to websocketsink and natssink");
   return {};
 }
 
@@ -483,9 +586,11 @@ Failure Relay::build_video(CameraRelay &camera, const std::string &n, GstElement
   gst_bin_add_many(GST_BIN(pipeline_.get()), encode, tee, queue, nullptr);
   camera.jpeg_fanout = make_fanout("jpegfanout" + n, path + "/jpeg");
   set_property(camera.fanout, "jpeg-stream", path + "/jpeg");
-  if (!gst_element_link(upstream, tee) || !gst_element_link_many(tee, encode, camera.fanout, nullptr) ||
+  if (!gst_element_link(upstream, tee) || !gst_element_link(tee, encode) ||
       !gst_element_link_many(tee, queue, camera.jpeg_fanout, nullptr))
     return runtime_error("cannot link the video branches");
+  const Failure failure = link_viewers(camera, n, encode);
+  if (failure.failed()) return failure;
   // The encoder itself: the bin's last element but the caps filter, if any.
   GstIterator *it = gst_bin_iterate_elements(GST_BIN(encode));
   GValue item = G_VALUE_INIT;
@@ -572,6 +677,8 @@ std::string Relay::describe_error(GstMessage *message) {
   }
   const bool in_use = text.find("the port is in use") != std::string::npos;
   for (const auto &camera : cameras_) {
+    if (from == GST_OBJECT(camera.publish) || (camera.edge() && from == GST_OBJECT(camera.ingest)))
+      return "nats (" + camera.options.subject + "): " + text;
     if (from == GST_OBJECT(camera.ingest))
       return "camera port " + std::to_string(camera.options.ingest_port) + ": " + text +
              (in_use ? " (give another port, or 0 for any free one)" : "");
@@ -597,7 +704,7 @@ Failure Relay::start() {
 
 // One camera's start-up lines: where it sends, and where its viewers watch.
 void Relay::print_addresses(const CameraRelay &camera) {
-  const int ingest_port = read_port(camera.ingest, "current-port");
+  const int ingest_port = camera.edge() ? 0 : read_port(camera.ingest, "current-port");
   int web_port = read_port(camera.fanout, "current-port");
   if (web_port == 0) web_port = options_.web_port;
   const bool tls = !options_.tls_certificate.empty();
@@ -606,7 +713,13 @@ void Relay::print_addresses(const CameraRelay &camera) {
   // The ingest line shows the address as bound (0.0.0.0: every interface).
   const std::string &ingest_host = options_.ingest_host;
   const bool ipv6 = ingest_host.find(':') != std::string::npos;
-  g_print("ingest: tcp://%s%s%s:%d\n", ipv6 ? "[" : "", ingest_host.c_str(), ipv6 ? "]" : "", ingest_port);
+  if (camera.edge())
+    g_print("ingest: none, an edge: frames from NATS subject %s\n", camera.options.subject.c_str());
+  else
+    g_print("ingest: tcp://%s%s%s:%d\n", ipv6 ? "[" : "", ingest_host.c_str(), ipv6 ? "]" : "", ingest_port);
+  if (!options_.nats.servers.empty())
+    g_print("nats: %s %s at %s\n", camera.edge() ? "subscribed to" : "publishing to", camera.options.subject.c_str(),
+            options_.nats.servers.c_str());
   g_print("viewer: %s://%s%s  (WebSocket %s://%s%s)\n", tls ? "https" : "http", authority.c_str(), path.c_str(),
           tls ? "wss" : "ws", authority.c_str(), path.c_str());
   // The same stream for clients without WebSocket (websocketsink serves them under the path).
@@ -626,15 +739,22 @@ std::string Relay::status_of(CameraRelay &camera, double seconds) {
   const double mbps = seconds > 0 ? (bytes - camera.last_bytes) / seconds / 1e6 : 0;
   camera.last_frames = frames;
   camera.last_bytes = bytes;
-  g_autofree gchar *text = g_strdup_printf(
-      "in %.1f fps %.2f MB/s, cameras %" G_GUINT64_FORMAT ", viewers %" G_GUINT64_FORMAT ", dropped %" G_GUINT64_FORMAT
-      " (slow viewers) %" G_GUINT64_FORMAT " (ingest)",
-      fps, mbps, read_counter(camera.ingest, "num-senders"),
-      read_counter(camera.fanout, "num-viewers") + (camera.jpeg_fanout ? read_counter(camera.jpeg_fanout, "num-viewers") : 0),
-      read_counter(camera.fanout, "frames-dropped") +
-          (camera.jpeg_fanout ? read_counter(camera.jpeg_fanout, "frames-dropped") : 0),
-      read_counter(camera.ingest, "frames-dropped"));
-  return text;
+  const guint64 viewers = read_counter(camera.fanout, "num-viewers") +
+                          (camera.jpeg_fanout ? read_counter(camera.jpeg_fanout, "num-viewers") : 0);
+  const guint64 dropped = read_counter(camera.fanout, "frames-dropped") +
+                          (camera.jpeg_fanout ? read_counter(camera.jpeg_fanout, "frames-dropped") : 0);
+  // An edge's camera is NATS: whether it is connected, and the frames it lost.
+  const std::string source =
+      camera.edge() ? std::string("nats ") + (read_counter(camera.ingest, "connected") ? "connected" : "disconnected")
+                    : "cameras " + std::to_string(read_counter(camera.ingest, "num-senders"));
+  const guint64 source_dropped =
+      read_counter(camera.ingest, "frames-dropped") + (camera.edge() ? read_counter(camera.ingest, "frames-lost") : 0);
+  g_autofree gchar *rate = g_strdup_printf("in %.1f fps %.2f MB/s, ", fps, mbps);
+  std::string text = rate;
+  g_autofree gchar *rest = g_strdup_printf(
+      "%s, viewers %" G_GUINT64_FORMAT ", dropped %" G_GUINT64_FORMAT " (slow viewers) %" G_GUINT64_FORMAT " (%s)",
+      source.c_str(), viewers, dropped, source_dropped, camera.edge() ? "backbone" : "ingest");
+  return text + rest;
 }
 
 // One line; with several cameras, one part per camera named by its ingest port.
@@ -648,8 +768,9 @@ void Relay::print_status() {
   }
   std::string line = "status:";
   for (auto &camera : cameras_)
-    line += " [port " + std::to_string(read_port(camera.ingest, "current-port")) + "] " + status_of(camera, seconds) +
-            ";";
+    line += (camera.edge() ? " [subject " + camera.options.subject + "] "
+                           : " [port " + std::to_string(read_port(camera.ingest, "current-port")) + "] ") +
+            status_of(camera, seconds) + ";";
   line.pop_back();
   log_line(stdout, "%s", line.c_str());
 }
@@ -678,6 +799,13 @@ void Relay::on_bus_message(GstMessage *message) {
       const GstStructure *s = gst_message_get_structure(message);
       const char *address = gst_structure_get_string(s, "address");
       const int port = read_port(GST_ELEMENT(GST_MESSAGE_SRC(message)), "current-port");
+      const char *name = gst_structure_get_name(s);
+      // natssink-connected, natssrc-reconnected, ...: the backbone's state.
+      if (g_str_has_prefix(name, "natssink-") || g_str_has_prefix(name, "natssrc-")) {
+        const char *server = gst_structure_get_string(s, "server");
+        log_line(stdout, "nats %s: %s", strchr(name, '-') + 1, server ? server : "");
+        break;
+      }
       if (gst_structure_has_name(s, "lengthprefixsrc-sender-added")) {
         log_line(stdout, "camera connected: %s (port %d)", address, port);
       } else if (gst_structure_has_name(s, "lengthprefixsrc-sender-removed")) {
