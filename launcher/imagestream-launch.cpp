@@ -48,6 +48,10 @@ constexpr const char *kDemoSecret = "camera";
 
 constexpr const char *kAllInterfaces = "0.0.0.0";
 constexpr int kDefaultStatusInterval = 5;  // seconds
+// Frames that may wait between the threads of a camera's pipeline while one
+// of them is not scheduled (2 shared cores, a busy machine: a second at 30
+// fps); none of the threads downstream blocks, so they wait only that long.
+constexpr guint kHiccupFrames = 30;
 constexpr int kUnset = -1;                 // a numeric option not given: the element's default
 
 // One camera: where it sends and where its viewers watch.
@@ -509,6 +513,7 @@ Failure Relay::build_camera(CameraRelay &camera, size_t index) {
     if (!camera.ingest) return runtime_error("element natssrc is missing from this build");
     gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
     configure_nats(camera.ingest, camera.options.subject);
+    set_property(camera.ingest, "max-queued-frames", std::to_string(kHiccupFrames));
   } else {
     camera.ingest = gst_element_factory_make("lengthprefixsrc", ("ingest" + n).c_str());
     gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
@@ -541,7 +546,9 @@ Failure Relay::build_camera(CameraRelay &camera, size_t index) {
 
 // from ! fanout, or on an origin: from ! tee ! queue ! fanout
 //                                        tee ! queue ! natssink
-// The queue to NATS is leaky: the backbone never holds up the viewers here.
+// Neither sink blocks, so the queues only fill while a thread is not
+// scheduled: kHiccupFrames absorb that; leaky, so that the backbone never
+// holds up the viewers here, nor the other way round.
 Failure Relay::link_viewers(CameraRelay &camera, const std::string &n, GstElement *from) {
   if (camera.edge() || options_.nats.servers.empty()) {
     if (!gst_element_link(from, camera.fanout)) return runtime_error("cannot link the camera to websocketsink");
@@ -554,8 +561,8 @@ Failure Relay::link_viewers(CameraRelay &camera, const std::string &n, GstElemen
   GstElement *to_viewers = gst_element_factory_make("queue", ("viewers-queue" + n).c_str());
   GstElement *to_nats = gst_element_factory_make("queue", ("nats-queue" + n).c_str());
   for (GstElement *q : {to_viewers, to_nats})
-    g_object_set(q, "leaky", 2, "max-size-buffers", 2, "max-size-bytes", 0, "max-size-time", G_GUINT64_CONSTANT(0),
-                 nullptr);
+    g_object_set(q, "leaky", 2, "max-size-buffers", kHiccupFrames, "max-size-bytes", 0, "max-size-time",
+                 G_GUINT64_CONSTANT(0), nullptr);
   gst_bin_add_many(GST_BIN(pipeline_.get()), tee, to_viewers, to_nats, camera.publish, nullptr);
   if (!gst_element_link(from, tee) || !gst_element_link_many(tee, to_viewers, camera.fanout, nullptr) ||
       !gst_element_link_many(tee, to_nats, camera.publish, nullptr))

@@ -183,12 +183,13 @@ export class Launcher {
       }
       return (this.stdout.match(/^metrics: /gm) || []).length >= cameras;
     }, timeoutMs);
-    const ingests = [...this.stdout.matchAll(/^ingest: tcp:\/\/\S+:(\d+)$/gm)];
+    // An edge's camera has no ingest port: "ingest: none, an edge: ...".
+    const ingests = [...this.stdout.matchAll(/^ingest: (?:tcp:\/\/\S+:(\d+)|none\b.*)$/gm)];
     const viewers = [...this.stdout.matchAll(/^viewer: (https?):\/\/([^\s/]+):(\d+)(\/\S*)/gm)];
     this.cameras = viewers.map((match, i) => {
       const webPort = Number(match[3]);
       return {
-        ingestPort: Number(ingests[i][1]),
+        ingestPort: ingests[i][1] ? Number(ingests[i][1]) : null,
         webPort,
         path: match[4],
         pageUrl: `${match[1]}://127.0.0.1:${webPort}${match[4]}`,
