@@ -19,7 +19,7 @@ apt_packages=(
   firefox-esr python3-gi gir1.2-gstreamer-1.0
   gstreamer1.0-plugins-ugly
   debhelper dpkg-dev man-db
-  nats-server libnats-dev
+  nats-server libnats-dev haproxy
 )
 # Node.js 20 comes with this kind of machine; Debian's own is the fallback.
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
