@@ -162,9 +162,10 @@ export function balancerConfig({ port, entry, edgePorts, streamPath }) {
   ].join('\n');
 }
 
-// A camera whose every frame is unique: a real JPEG followed by a 4-byte
-// sequence number after its end marker (decoders ignore it, relays pass it
-// on as it is). Sends at `fps` until stopped; `sentAt[i]` is frame i's send time.
+// A camera whose every frame is unique: a real JPEG followed by a 12-byte tag
+// after its end marker (decoders ignore it, relays pass it on as it is): a
+// sequence number and the send time (ms since the epoch, a double). Sends at
+// `fps` until stopped; `sentAt[i]` is frame i's send time.
 export async function startTaggedCamera(port, { frames, fps = 30 } = {}) {
   const socket = await waitFor(`camera connection to port ${port}`, () => new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1', () => resolve(s));
@@ -174,8 +175,9 @@ export async function startTaggedCamera(port, { frames, fps = 30 } = {}) {
   socket.on('error', () => {});
   const camera = { sent: 0, sentAt: [], socket };
   const sendOne = () => {
-    const tag = Buffer.alloc(4);
+    const tag = Buffer.alloc(TAG_BYTES);
     tag.writeUInt32BE(camera.sent);
+    tag.writeDoubleBE(performance.timeOrigin + performance.now(), 4);
     const frame = Buffer.concat([frames[camera.sent % frames.length], tag]);
     const prefix = Buffer.alloc(8);
     prefix.writeBigUInt64BE(BigInt(frame.length));
@@ -192,9 +194,16 @@ export async function startTaggedCamera(port, { frames, fps = 30 } = {}) {
   return camera;
 }
 
+const TAG_BYTES = 12;
+
 // The sequence number startTaggedCamera put in a frame.
 export function tagOf(frame) {
-  return frame.readUInt32BE(frame.length - 4);
+  return frame.readUInt32BE(frame.length - TAG_BYTES);
+}
+
+// The time (ms since the epoch) startTaggedCamera sent a frame at.
+export function sentTimeOf(frame) {
+  return frame.readDoubleBE(frame.length - TAG_BYTES + 4);
 }
 
 // A WebSocket viewer that keeps each frame's tag and arrival time; one
@@ -202,12 +211,14 @@ export function tagOf(frame) {
 export async function tryTaggedViewer(url) {
   const { WebSocket } = await import('./harness.mjs');
   const ws = new WebSocket(url);
-  const viewer = { ws, tags: [], times: [], closed: false };
+  const viewer = { ws, tags: [], times: [], latencies: [], closed: false };
   // Listening before the connection opens: the newest frame may come at once.
   ws.on('message', (data, isBinary) => {
     if (!isBinary) return;
-    viewer.tags.push(tagOf(Buffer.from(data)));
+    const frame = Buffer.from(data);
+    viewer.tags.push(tagOf(frame));
     viewer.times.push(Date.now());
+    viewer.latencies.push(performance.timeOrigin + performance.now() - sentTimeOf(frame));
   });
   ws.on('close', () => { viewer.closed = true; });
   const opened = await new Promise((resolve) => {
