@@ -86,7 +86,7 @@ env.forEachBrowser((name, newPage) => {
     });
   }
 
-  test(`a viewer that stops reading for 3 s resumes at a key frame, never decodes a delta without its reference, and is back to full rate [${name}]`, async () => {
+  test(`a viewer that stops reading for 3 s resumes at a key frame, never decodes a delta without its reference, and is back to full rate [${name}]`, async (t) => {
     // Noise at 2 Mbit/s: 3 s of it fill the socket, the relay skips this
     // viewer to a key frame (a gap); where the browser reads on regardless
     // (Firefox queues the messages), the page finds its decoder behind and
@@ -99,6 +99,7 @@ env.forEachBrowser((name, newPage) => {
     const resumed = await statsWhen(page, 'frames again after a skip to a key frame', (s) =>
       s.gaps + s.skippedToKey > 0 && s.framesDrawn >= before.framesDrawn + 30 && !s.waitingForKey, 15000);
     assertKeyFrameRule(resumed);
+    t.diagnostic(`gaps ${resumed.gaps} (the relay skipped), skipped to a key frame ${resumed.skippedToKey} (the page did)`);
     const full = await statsWhen(page, 'full rate and low latency again', (s) => s.fps >= 24 && s.relayToDrawMs < 250, 10000);
     assertKeyFrameRule(full);
     assert.equal(full.decodeErrors, 0, full.lastError);
@@ -107,19 +108,32 @@ env.forEachBrowser((name, newPage) => {
     await pipeline.stop();
   });
 
-  test(`a viewer joining mid-stream, 2 s between key frames, shows a first picture within 300 ms [${name}]`, async () => {
+  test(`a viewer joining mid-stream, 2 s between key frames, shows a first picture within 300 ms [${name}]`, async (t) => {
     const pipeline = await videoPipeline({ keyEvery: 60 });
-    // Watch the stream from outside until its newest key frame is 1 s old.
+    // Watches the stream from outside: the page joins once the newest key
+    // frame is 1 s old. The relay asks the encoder for a key frame when a
+    // viewer joins a long group of pictures, so one may come just before the
+    // page does: then it joins again (at most 3 times).
     const watcher = await connectViewer(`ws://127.0.0.1:${pipeline.port}/v`);
     const keys = () => watcher.messages.map((m) => ((m[1] & 1) === 1 ? 'K' : '.')).join('');
-    await waitFor('a group of pictures 30 frames long', () => keys().length - 1 - keys().lastIndexOf('K') >= 30, 10000)
-      .catch((e) => { throw new Error(`${e.message}; key frames: ${keys()}`); });
+    let joined = null;
+    for (let attempt = 0; attempt < 3 && !joined; attempt++) {
+      await waitFor('a group of pictures 30 frames long', () => keys().length - 1 - keys().lastIndexOf('K') >= 30, 10000)
+        .catch((e) => { throw new Error(`${e.message}; key frames: ${keys()}`); });
+      const page = await newPage({ width: 320, height: 240 });
+      await page.goto(pipelineUrl(pipeline));
+      const s = await statsWhen(page, 'a first picture', (st) => st.firstFrameMs >= 0, 10000);
+      if (s.catchupFrames >= 20) {
+        joined = { page, s };
+      } else {
+        await page.close();
+      }
+    }
     watcher.close();
-    const page = await newPage({ width: 320, height: 240 });
-    await page.goto(pipelineUrl(pipeline));
-    const s = await statsWhen(page, 'a first picture', (st) => st.firstFrameMs >= 0, 10000);
-    assert.ok(s.catchupFrames >= 20, `it did not join mid-stream: ${s.catchupFrames} catch-up frames`);
-    assert.ok(s.firstFrameMs < 300, `first picture after ${s.firstFrameMs} ms`);
+    assert.ok(joined, `no join mid-stream in 3 attempts; key frames: ${keys()}`);
+    const { page, s } = joined;
+    t.diagnostic(`first picture ${s.firstFrameMs.toFixed(0)} ms after the WebSocket opened, ${s.catchupFrames} catch-up frames`);
+    assert.ok(s.firstFrameMs < 300, `first picture after ${s.firstFrameMs} ms (${s.catchupFrames} catch-up frames)`);
     // Decoded all, drew only the last of the run.
     const later = await statsWhen(page, 'more frames', (st) => st.framesDrawn >= 10);
     assert.ok(later.framesDecoded >= later.framesDrawn + s.catchupFrames - 1, JSON.stringify(later));
