@@ -778,8 +778,9 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
    * GstWebsocketSink::viewer-removed:
    * @address: "host:port" of the viewer
    * @reason: closed (by the viewer), timeout (accepted no data for viewer-timeout),
-   *   error, protocol-error, message-too-big, stopped (the stream stopped), or
-   *   removed (by #websocketsink::disconnect-viewer)
+   *   error, protocol-error, message-too-big, invalid-utf8 (a text message or
+   *   close reason that is not UTF-8: closed with 1007), stopped (the stream
+   *   stopped), or removed (by #websocketsink::disconnect-viewer)
    *
    * A viewer that #websocketsink::viewer-added announced is gone. Emitted
    * from the server thread.

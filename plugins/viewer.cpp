@@ -20,20 +20,16 @@ constexpr int64_t kFpsWindowUs = G_USEC_PER_SEC;
 // Reads per wake-up, so one chatty viewer cannot starve the others.
 constexpr int kReadsPerWakeup = 4;
 
-// The code to echo to a viewer's close frame: its own when that may be sent
-// (RFC 6455 7.4), 1000 when it gave none, else protocol error.
-uint16_t answer_to_close(uint16_t code) {
-  if (code == 1005) return ws::kNormal;
-  const bool sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
-                        (code >= 3000 && code <= 4999);
-  return sendable ? code : static_cast<uint16_t>(ws::kProtocolError);
-}
+// The code to echo to a viewer's close frame (RFC 6455 5.5.1): its own (the
+// frame reader lets only codes through that may be sent), 1000 when it gave
+// none.
+uint16_t answer_to_close(uint16_t code) { return code == 1005 ? uint16_t{ws::kNormal} : code; }
 
 }  // namespace
 
 const char *exit_name(ViewerExit exit) {
-  static const char *const names[] = {"closed", "timeout", "error", "protocol-error", "message-too-big", "stopped",
-                                      "removed"};
+  static const char *const names[] = {"closed",       "timeout", "error",  "protocol-error", "message-too-big",
+                                      "invalid-utf8", "stopped", "removed"};
   return names[static_cast<int>(exit)];
 }
 
@@ -218,6 +214,9 @@ gboolean Viewer::readable() {
           break;
         case ws::ClientFrameReader::Status::TooBig:
           close(ws::kMessageTooBig, ViewerExit::MessageTooBig);
+          break;
+        case ws::ClientFrameReader::Status::InvalidUtf8:
+          close(ws::kInvalidPayload, ViewerExit::InvalidUtf8);
           break;
       }
       continue;

@@ -33,6 +33,7 @@ enum class ViewerExit {
   Error,          // the connection failed
   ProtocolError,  // it broke the WebSocket protocol
   MessageTooBig,  // it sent a message over max-message-size
+  InvalidUtf8,    // it sent a text message or close reason that is not UTF-8
   Stopped,        // the stream stopped
   Removed,        // the application asked (websocketsink's disconnect-viewer)
 };

@@ -473,6 +473,201 @@ void test_reader_survives_random_bytes_reporting_nothing_over_its_limits() {
   }
 }
 
+// --- UTF-8 in text messages and close reasons (RFC 6455 8.1, 5.5.1) ---
+
+// The frames of one text message: `text` in a frame of its own, or split at
+// byte `cut` into a first frame and a final continuation.
+Bytes text_message_frames(const Bytes &text, size_t cut = SIZE_MAX) {
+  if (cut >= text.size()) return client_frame(0x81, text);
+  Bytes first = client_frame(0x01, Bytes(text.begin(), text.begin() + cut));
+  const Bytes last = client_frame(0x80, Bytes(text.begin() + cut, text.end()));
+  first.insert(first.end(), last.begin(), last.end());
+  return first;
+}
+
+// Feeds `stream` in two calls split at `split`; returns the status of the last one.
+ws::ClientFrameReader::Status feed_split(ws::ClientFrameReader &reader, const Bytes &stream, size_t split,
+                                         Events &e) {
+  auto status = reader.feed(stream.data(), split, e);
+  if (status != ws::ClientFrameReader::Status::Ok || split == stream.size()) return status;
+  return reader.feed(stream.data() + split, stream.size() - split, e);
+}
+
+Bytes utf8(const char *text) { return Bytes(text, text + strlen(text)); }
+
+// Every code point at an encoding boundary (U+7F/80, 7FF/800, D7FF/E000,
+// FFFF/10000, 10FFFF) and each sequence length, cut between two fragments at
+// every byte and fed in two pieces split at every byte.
+void test_reader_accepts_utf8_text_cut_at_every_byte_of_fragments_and_feeds() {
+  const Bytes text = utf8("a\x7f\xc2\x80\xc3\xa9\xdf\xbf\xe0\xa0\x80\xe2\x82\xac\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf"
+                          "\xf0\x90\x80\x80\xf0\x9d\x84\x9e\xf4\x8f\xbf\xbfz");
+  for (size_t cut = 0; cut <= text.size(); cut++) {
+    const Bytes stream = text_message_frames(text, cut);
+    for (size_t split = 0; split <= stream.size(); split++) {
+      ws::ClientFrameReader reader(1000);
+      Events e;
+      if (feed_split(reader, stream, split, e) != ws::ClientFrameReader::Status::Ok)
+        g_error("valid text refused (fragment cut at %zu, feed split at %zu)", cut, split);
+      g_assert_cmpuint(e.messages.size(), ==, 1);
+      g_assert_cmpint(e.messages[0].first, ==, ws::kText);
+      g_assert_cmpuint(e.messages[0].second, ==, text.size());
+    }
+  }
+}
+
+// Overlong forms, surrogates, code points past U+10FFFF, bytes that never
+// occur, lone continuation bytes and sequences broken off by another byte:
+// refused as soon as the bad byte arrives (before the message ends), however
+// the message is fragmented and fed.
+void test_reader_fails_invalid_utf8_text_at_the_first_bad_byte() {
+  struct Case {
+    const char *bytes;
+    size_t bad_at;  // index of the first byte that cannot continue a valid text
+  };
+  const Case cases[] = {
+      {"\xc0\x80", 0},         {"\xc1\xbf", 0},         {"\xe0\x80\x80", 1},     {"\xe0\x9f\xbf", 1},
+      {"\xf0\x80\x80\x80", 1}, {"\xf0\x8f\xbf\xbf", 1}, {"\xed\xa0\x80", 1},     {"\xed\xbf\xbf", 1},
+      {"\xf4\x90\x80\x80", 1}, {"\xf5\x80\x80\x80", 0}, {"\xf8\x88\x80\x80", 0}, {"\xfe", 0},
+      {"\xff", 0},             {"\x80", 0},             {"\xbf", 0},             {"\xc2\x41", 1},
+      {"\xe2\x82\x41", 2},     {"\xf0\x9f\x98\x41", 3}, {"\xe2\xc2\xa9", 1},
+  };
+  for (const Case &c : cases) {
+    const Bytes bad = utf8(c.bytes);
+    Bytes text = utf8("ok ");
+    const size_t bad_at = text.size() + c.bad_at;
+    text.insert(text.end(), bad.begin(), bad.end());
+    const Bytes tail = utf8(" ok");
+    text.insert(text.end(), tail.begin(), tail.end());
+    for (size_t cut = 0; cut <= text.size(); cut++) {
+      const Bytes stream = text_message_frames(text, cut);
+      for (size_t split = 0; split <= stream.size(); split++) {
+        ws::ClientFrameReader reader(1000);
+        Events e;
+        if (feed_split(reader, stream, split, e) != ws::ClientFrameReader::Status::InvalidUtf8)
+          g_error("invalid text %s not refused (fragment cut at %zu, feed split at %zu)", c.bytes, cut, split);
+        g_assert_cmpuint(e.messages.size(), ==, 0);
+      }
+    }
+    // Fail fast: the message's bytes up to the bad one are enough.
+    const Bytes single = client_frame(0x81, text);
+    const size_t header = single.size() - text.size();
+    ws::ClientFrameReader before(1000), at(1000);
+    Events e;
+    g_assert_true(before.feed(single.data(), header + bad_at, e) == ws::ClientFrameReader::Status::Ok);
+    g_assert_true(at.feed(single.data(), header + bad_at + 1, e) == ws::ClientFrameReader::Status::InvalidUtf8);
+  }
+}
+
+// A text message whose last frame ends inside a sequence is refused at its
+// end, and only there: until then the sequence may still be completed.
+void test_reader_fails_text_that_ends_inside_a_sequence() {
+  for (const char *end : {"\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xf4\x8f\xbf"}) {
+    Bytes text = utf8("abc");
+    const Bytes cut_off = utf8(end);
+    text.insert(text.end(), cut_off.begin(), cut_off.end());
+    for (size_t cut = 0; cut <= text.size(); cut++) {
+      const Bytes stream = text_message_frames(text, cut);
+      for (size_t split = 0; split <= stream.size(); split++) {
+        ws::ClientFrameReader reader(1000);
+        Events e;
+        g_assert_true(feed_split(reader, stream, split, e) == ws::ClientFrameReader::Status::InvalidUtf8);
+        g_assert_cmpuint(e.messages.size(), ==, 0);
+      }
+      ws::ClientFrameReader reader(1000);
+      Events e;
+      g_assert_true(reader.feed(stream.data(), stream.size() - 1, e) == ws::ClientFrameReader::Status::Ok);
+    }
+  }
+}
+
+// Binary messages are bytes: nothing about them is checked but their size.
+void test_reader_does_not_check_binary_messages_for_utf8() {
+  const Bytes stream = text_message_frames(utf8("\xff\xc0\x80\xed\xa0\x80"));
+  Bytes binary = stream;
+  binary[0] = 0x82;
+  ws::ClientFrameReader reader(1000);
+  Events e;
+  g_assert_true(reader.feed(binary.data(), binary.size(), e) == ws::ClientFrameReader::Status::Ok);
+  g_assert_cmpuint(e.messages.size(), ==, 1);
+}
+
+// A close frame's reason is UTF-8 (else 1007), and its code one that may be
+// sent (else 1002): 1005, 1006 and 1015 on the wire are not "no code", which
+// only a close frame without payload means.
+void test_reader_close_reason_must_be_utf8_and_its_code_sendable() {
+  auto close_of = [](uint16_t code, const char *reason) {
+    Bytes payload = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code)};
+    const Bytes r = utf8(reason);
+    payload.insert(payload.end(), r.begin(), r.end());
+    return client_frame(0x88, payload);
+  };
+  struct Case {
+    Bytes frame;
+    ws::ClientFrameReader::Status status;
+    uint16_t code;  // reported to the receiver when Ok
+  };
+  const Case cases[] = {
+      {client_frame(0x88, {}), ws::ClientFrameReader::Status::Ok, 1005},
+      {close_of(1000, ""), ws::ClientFrameReader::Status::Ok, 1000},
+      {close_of(1001, "caf\xc3\xa9 \xf0\x9f\x93\xb7"), ws::ClientFrameReader::Status::Ok, 1001},
+      {close_of(4000, "app"), ws::ClientFrameReader::Status::Ok, 4000},
+      {close_of(1000, "\xc3"), ws::ClientFrameReader::Status::InvalidUtf8, 0},
+      {close_of(1000, "bad \xed\xa0\x80"), ws::ClientFrameReader::Status::InvalidUtf8, 0},
+      {close_of(1000, "\xff"), ws::ClientFrameReader::Status::InvalidUtf8, 0},
+      {close_of(1005, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+      {close_of(1006, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+      {close_of(1015, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+      {close_of(1004, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+      {close_of(999, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+      {close_of(0, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+      {close_of(5000, ""), ws::ClientFrameReader::Status::ProtocolError, 0},
+  };
+  for (const Case &c : cases) {
+    for (size_t split = 0; split <= c.frame.size(); split++) {
+      ws::ClientFrameReader reader(1000);
+      Events e;
+      g_assert_true(feed_split(reader, c.frame, split, e) == c.status);
+      g_assert_cmpuint(e.closes.size(), ==, c.status == ws::ClientFrameReader::Status::Ok ? 1 : 0);
+      if (!e.closes.empty()) g_assert_cmpuint(e.closes[0].first, ==, c.code);
+    }
+  }
+}
+
+// Against GLib's validator on random text (no NUL: GLib stops there), fed
+// in random pieces: the same verdict every time.
+void test_utf8_validator_agrees_with_glib_on_random_bytes_in_random_pieces() {
+  uint32_t x = 4242;
+  const uint8_t alphabet[] = {'a',  0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
+                              0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff};
+  int valid = 0;
+  for (int round = 0; round < 20000; round++) {
+    Bytes text(1 + next_random(x) % 12);
+    for (auto &b : text) b = alphabet[next_random(x) % sizeof alphabet];
+    const bool expected =
+        g_utf8_validate_len(reinterpret_cast<const char *>(text.data()), text.size(), nullptr);
+    ws::Utf8Validator v;
+    bool ok = true;
+    for (size_t at = 0; at < text.size() && ok;) {
+      const size_t n = std::min<size_t>(1 + next_random(x) % 4, text.size() - at);
+      ok = v.feed(text.data() + at, n);
+      at += n;
+    }
+    ok = ok && v.complete();
+    if (ok != expected) {
+      g_autofree char *hex = g_strdup("");
+      for (uint8_t b : text) {
+        char *more = g_strdup_printf("%s %02x", hex, b);
+        g_free(hex);
+        hex = more;
+      }
+      g_error("bytes%s: validator says %d, GLib %d", hex, ok, expected);
+    }
+    valid += ok;
+  }
+  g_assert_cmpint(valid, >, 100);  // both verdicts were tried
+  g_assert_cmpint(valid, <, 19900);
+}
+
 // With a part trailer (MJPEG), frames go out as their payload and the
 // trailer, without their WebSocket header, whole and in order whatever the
 // writes take; control messages go as they are.
@@ -540,5 +735,17 @@ int main(int argc, char **argv) {
   g_test_add_func("/wsframe/reader-close-without-code-is-1005", test_reader_close_without_code_is_1005);
   g_test_add_func("/wsframe/reader-survives-random-bytes-reporting-nothing-over-its-limits",
                   test_reader_survives_random_bytes_reporting_nothing_over_its_limits);
+  g_test_add_func("/wsframe/reader-accepts-utf8-text-cut-at-every-byte-of-fragments-and-feeds",
+                  test_reader_accepts_utf8_text_cut_at_every_byte_of_fragments_and_feeds);
+  g_test_add_func("/wsframe/reader-fails-invalid-utf8-text-at-the-first-bad-byte",
+                  test_reader_fails_invalid_utf8_text_at_the_first_bad_byte);
+  g_test_add_func("/wsframe/reader-fails-text-that-ends-inside-a-sequence",
+                  test_reader_fails_text_that_ends_inside_a_sequence);
+  g_test_add_func("/wsframe/reader-does-not-check-binary-messages-for-utf8",
+                  test_reader_does_not_check_binary_messages_for_utf8);
+  g_test_add_func("/wsframe/reader-close-reason-must-be-utf8-and-its-code-sendable",
+                  test_reader_close_reason_must_be_utf8_and_its_code_sendable);
+  g_test_add_func("/wsframe/utf8-validator-agrees-with-glib-on-random-bytes-in-random-pieces",
+                  test_utf8_validator_agrees_with_glib_on_random_bytes_in_random_pieces);
   return g_test_run();
 }

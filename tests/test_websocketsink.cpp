@@ -357,19 +357,58 @@ void test_half_request_is_closed_after_request_timeout_leaking_no_fds() {
   g_assert_true(testutil::wait_until([&] { return testutil::open_fds() <= baseline; }));
 }
 
-// RFC 6455 7.4: codes a viewer sends that may not be sent back get 1002.
+// RFC 6455 7.4: codes a viewer sends that may not be sent get 1002 (1005
+// on the wire too: only a close frame without a code means "no code").
 void test_unsendable_close_code_gets_1002_and_others_are_echoed() {
   SinkHarness sink;
   for (uint16_t code : {1005, 1006, 1015, 999, 5000}) {
     WsClient v;
     g_assert_cmpint(v.upgrade(sink.port, "/camera"), ==, 101);
     g_assert_true(v.send_frame(WsClient::kClose, {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code)}));
-    g_assert_cmpint(v.read_close_code(), ==, code == 1005 ? 1000 : 1002);
+    g_assert_cmpint(v.read_close_code(), ==, 1002);
   }
+  WsClient none;
+  g_assert_cmpint(none.upgrade(sink.port, "/camera"), ==, 101);
+  g_assert_true(none.send_frame(WsClient::kClose, {}));
+  g_assert_cmpint(none.read_close_code(), ==, 1000);
   WsClient ok;
   g_assert_cmpint(ok.upgrade(sink.port, "/camera"), ==, 101);
   g_assert_true(ok.send_frame(WsClient::kClose, {0x0F, 0xA0}));  // 4000, an application's own code
   g_assert_cmpint(ok.read_close_code(), ==, 4000);
+}
+
+// RFC 6455 8.1: a text message that is not UTF-8 fails the connection with
+// 1007, checked as its bytes arrive (a sequence may span fragments); so does
+// a close reason that is not UTF-8. Valid text is measured and ignored.
+void test_text_or_close_reason_that_is_not_utf8_gets_1007() {
+  SinkHarness sink;
+  const Bytes euro = {0xE2, 0x82, 0xAC};
+  WsClient fine;
+  g_assert_cmpint(fine.upgrade(sink.port, "/camera"), ==, 101);
+  g_assert_true(fine.send_raw(testutil::client_frame(0x01, {'a', euro[0]})));  // text, cut inside the sequence
+  g_assert_true(fine.send_raw(testutil::client_frame(0x80, {euro[1], euro[2], 'b'})));
+  sink.push(Bytes(10, 3));
+  Bytes payload;
+  g_assert_true(fine.read_data(payload));  // still a viewer
+  g_assert_true(payload == Bytes(10, 3));
+
+  const std::vector<Bytes> bad_frames = {
+      testutil::client_frame(0x81, {'o', 'k', 0xC0, 0x80}),        // overlong
+      testutil::client_frame(0x81, {0xED, 0xA0, 0x80}),            // a surrogate
+      testutil::client_frame(0x81, {0xF4, 0x90, 0x80, 0x80}),      // past U+10FFFF
+      testutil::client_frame(0x81, {'a', 0xE2, 0x82}),             // ends inside a sequence
+      testutil::client_frame(0x88, {0x03, 0xE8, 'b', 'y', 0xFF}),  // close reason
+  };
+  size_t refused = 0;
+  for (const Bytes &frame : bad_frames) {
+    WsClient v;
+    g_assert_cmpint(v.upgrade(sink.port, "/camera"), ==, 101);
+    g_assert_true(v.send_raw(frame));
+    g_assert_cmpint(v.read_close_code(), ==, 1007);
+    v.close();  // as a browser does once the server half-closed: a failed reader reads no answer
+    refused++;
+    g_assert_true(testutil::wait_until([&] { return sink.removed_with("invalid-utf8") == refused; }));
+  }
 }
 
 // The first message a raw viewer gets from a running pipeline's websocketsink;
@@ -525,6 +564,8 @@ int main(int argc, char **argv) {
                   test_half_request_is_closed_after_request_timeout_leaking_no_fds);
   g_test_add_func("/websocketsink/unsendable-close-code-gets-1002-and-others-are-echoed",
                   test_unsendable_close_code_gets_1002_and_others_are_echoed);
+  g_test_add_func("/websocketsink/text-or-close-reason-that-is-not-utf8-gets-1007",
+                  test_text_or_close_reason_that_is_not_utf8_gets_1007);
   g_test_add_func("/websocketsink/port-in-use-fails-with-error-naming-it", test_port_in_use_fails_with_error_naming_it);
   g_test_add_func("/websocketsink/missing-document-root-and-bad-certificate-fail-naming-the-file",
                   test_missing_document_root_and_bad_certificate_fail_naming_the_file);
