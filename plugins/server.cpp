@@ -256,6 +256,10 @@ bool Server::listen(std::string &error) {
   // libsoup would compress every JPEG once per viewer.
   soup_server_remove_websocket_extension(soup_.get(), SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
   g_signal_connect(soup_.get(), "request-started", G_CALLBACK(+[](SoupServer *, SoupServerMessage *msg, gpointer) {
+                     // On every answer, errors included: a browser must never
+                     // take a frame, a file or an error text for HTML or script.
+                     soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                                  "X-Content-Type-Options", "nosniff");
                      g_signal_connect(msg, "got-headers", G_CALLBACK(refuse_body), nullptr);
                    }),
                    nullptr);

@@ -397,6 +397,47 @@ void test_mjpeg_clients_and_websocket_viewers_count_against_max_viewers_alike() 
   g_assert_cmpuint(sink.refused_with("max-viewers reached"), ==, 2);
 }
 
+// Every answer tells browsers not to guess a content type (a frame or a file
+// taken for HTML would run as the relay's own page): the page, files, the
+// snapshot (with and without a frame), stats, metrics, the MJPEG head, a
+// redirect, CORS preflights and every error.
+void test_every_answer_carries_nosniff() {
+  testutil::TempDir root;
+  root.write("index.html", "<!DOCTYPE html><title>own page</title>");
+  root.write("worker.js", "postMessage(1);");
+  SinkHarness sink("document-root=" + root.path + " max-viewers=1 cors-origins=*");
+  std::vector<std::pair<std::string, std::string>> requests = {
+      {"GET /camera/ HTTP/1.1\r\nHost: x\r\n\r\n", "200 page"},
+      {"GET /camera HTTP/1.1\r\nHost: x\r\n\r\n", "301 redirect to the page"},
+      {"GET /camera/worker.js HTTP/1.1\r\nHost: x\r\n\r\n", "200 file"},
+      {"GET /camera/snapshot.jpg HTTP/1.1\r\nHost: x\r\n\r\n", "503 snapshot before a frame"},
+      {"GET /camera/stats.json HTTP/1.1\r\nHost: x\r\n\r\n", "200 stats"},
+      {"GET /camera/metrics HTTP/1.1\r\nHost: x\r\n\r\n", "200 metrics"},
+      {"OPTIONS /camera/stats.json HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n", "204 preflight"},
+      {"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
+      {"DELETE /camera HTTP/1.1\r\nHost: x\r\n\r\n", "405"},
+      {"POST /camera HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "413"},
+      {"GET /camera HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", "400 bad handshake"},
+      {"GET /camera HTTP/1.1\r\nno colon\r\n\r\n", "400 from libsoup's parser"},
+      {"GET /camera HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: bogus\r\n\r\n", "501 from libsoup's parser"},
+  };
+  auto expect_nosniff = [](const HttpResponse &r, const std::string &what) {
+    if (r.status == 0) g_error("%s: no answer", what.c_str());
+    if (r.header("X-Content-Type-Options") != "nosniff")
+      g_error("%s (status %d) has no X-Content-Type-Options: nosniff:\n%s", what.c_str(), r.status, r.head.c_str());
+  };
+  for (const auto &[request, what] : requests) expect_nosniff(testutil::http_request(sink.port, request), what);
+  sink.push(testutil::jpeg_frames(1)[0]);
+  expect_nosniff(testutil::http_get(sink.port, sink.endpoint(Endpoint::Snapshot)), "200 snapshot");
+  MjpegClient mjpeg;
+  g_assert_cmpint(mjpeg.open(sink.port, sink.endpoint(Endpoint::Mjpeg)), ==, 200);
+  expect_nosniff(mjpeg.response, "200 MJPEG head");
+  g_assert_true(testutil::wait_until([&] { return sink.viewers() == 1; }));
+  MjpegClient refused;
+  g_assert_cmpint(refused.open(sink.port, sink.endpoint(Endpoint::Mjpeg)), ==, 503);
+  expect_nosniff(refused.response, "503 max-viewers");
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -415,5 +456,6 @@ int main(int argc, char **argv) {
                   test_requests_outside_path_and_switched_off_endpoints_get_404);
   g_test_add_func("/httpclients/mjpeg-clients-and-websocket-viewers-count-against-max-viewers-alike",
                   test_mjpeg_clients_and_websocket_viewers_count_against_max_viewers_alike);
+  g_test_add_func("/httpclients/every-answer-carries-nosniff", test_every_answer_carries_nosniff);
   return g_test_run();
 }
