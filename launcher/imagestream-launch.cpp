@@ -52,6 +52,8 @@ constexpr int kDefaultStatusInterval = 5;  // seconds
 // of them is not scheduled (2 shared cores, a busy machine: a second at 30
 // fps); none of the threads downstream blocks, so they wait only that long.
 constexpr guint kHiccupFrames = 30;
+// How long stopping waits for the end of the stream to reach every sink.
+constexpr GstClockTime kFinishTimeout = 2 * GST_SECOND;
 constexpr int kUnset = -1;                 // a numeric option not given: the element's default
 
 // One camera: where it sends and where its viewers watch.
@@ -364,6 +366,44 @@ G_GNUC_PRINTF(2, 3) void log_line(FILE *to, const char *format, ...) {
   fflush(to);
 }
 
+// The first pad of `direction` no element of `bin` itself links (elements
+// inside its elements do not count: a splitmuxsink's muxer is not the
+// filter's output), or nullptr.
+GstPad *open_pad(GstBin *bin, GstPadDirection direction) {
+  GstPad *found = nullptr;
+  GstIterator *elements = gst_bin_iterate_sorted(bin);
+  GValue e = G_VALUE_INIT;
+  while (!found && gst_iterator_next(elements, &e) == GST_ITERATOR_OK) {
+    auto *element = GST_ELEMENT(g_value_get_object(&e));
+    GstIterator *pads =
+        direction == GST_PAD_SRC ? gst_element_iterate_src_pads(element) : gst_element_iterate_sink_pads(element);
+    GValue p = G_VALUE_INIT;
+    while (!found && gst_iterator_next(pads, &p) == GST_ITERATOR_OK) {
+      auto *pad = GST_PAD(g_value_get_object(&p));
+      if (!gst_pad_is_linked(pad)) found = GST_PAD(gst_object_ref(pad));
+      g_value_reset(&p);
+    }
+    g_value_unset(&p);
+    gst_iterator_free(pads);
+    g_value_reset(&e);
+  }
+  g_value_unset(&e);
+  gst_iterator_free(elements);
+  return found;
+}
+
+// A --filter's input and output as the bin's own pads: the open sink and
+// src pads of its top-level elements (gst_parse's own ghosting would also
+// take pads inside a child bin, such as splitmuxsink's muxer).
+void ghost_open_pads(GstBin *bin) {
+  for (GstPadDirection d : {GST_PAD_SINK, GST_PAD_SRC}) {
+    GstPad *pad = open_pad(bin, d);
+    if (!pad) continue;
+    gst_element_add_pad(GST_ELEMENT(bin), gst_ghost_pad_new(d == GST_PAD_SINK ? "sink" : "src", pad));
+    gst_object_unref(pad);
+  }
+}
+
 // Sets a property from its text form, whatever its GType (as gst-launch does).
 void set_property(GstElement *element, const char *name, const std::string &value) {
   gst_util_set_object_arg(G_OBJECT(element), name, value.c_str());
@@ -437,6 +477,7 @@ class Relay {
   void print_addresses(const CameraRelay &camera);
   std::string status_of(CameraRelay &camera, double seconds);
   void print_status();
+  void finish_stream(GstBus *bus);
   void on_bus_message(GstMessage *message);
 
   static gboolean on_bus_message_cb(GstBus *, GstMessage *message, gpointer self);
@@ -528,9 +569,10 @@ Failure Relay::build_camera(CameraRelay &camera, size_t index) {
   if (!options_.filter.empty()) {
     g_autoptr(GError) error = nullptr;
     // FATAL_ERRORS: a misspelt property fails here rather than being ignored.
-    GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), TRUE, nullptr,
+    GstElement *filter = gst_parse_bin_from_description_full(options_.filter.c_str(), FALSE, nullptr,
                                                              GST_PARSE_FLAG_FATAL_ERRORS, &error);
     if (!filter) return usage_error("--filter: " + std::string(error->message));
+    ghost_open_pads(GST_BIN(filter));
     gst_object_set_name(GST_OBJECT(filter), ("filter" + n).c_str());
     gst_bin_add(GST_BIN(pipeline_.get()), filter);
     if (!gst_element_link(upstream, filter))
@@ -901,6 +943,7 @@ ExitCode Relay::run() {
 
   // The signal handlers stay until the pipelines are down: a second Ctrl-C
   // during shutdown must not kill the relay half-way.
+  if (exit_code_ == kExitOk) finish_stream(bus);
   stop();
   if (status) g_source_remove(status);
   if (key_frames) g_source_remove(key_frames);
@@ -910,6 +953,16 @@ ExitCode Relay::run() {
   g_source_remove(sigterm);
   g_source_remove(sigint);
   return exit_code_;
+}
+
+// Ends the stream before stopping, so that whatever a --filter writes (a
+// recording's last file) is finished: an end-of-stream through every branch,
+// and at most kFinishTimeout to let it arrive.
+void Relay::finish_stream(GstBus *bus) {
+  if (demo_camera_) gst_element_set_state(demo_camera_.get(), GST_STATE_NULL);
+  if (!gst_element_send_event(pipeline_.get(), gst_event_new_eos())) return;
+  g_autoptr(GstMessage) done = gst_bus_timed_pop_filtered(
+      bus, kFinishTimeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
 }
 
 void Relay::stop() {

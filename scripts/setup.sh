@@ -17,7 +17,7 @@ apt_packages=(
   clang libclang-rt-14-dev
   chromium python3-tornado
   firefox-esr python3-gi gir1.2-gstreamer-1.0
-  gstreamer1.0-plugins-ugly
+  gstreamer1.0-plugins-ugly ffmpeg
   debhelper dpkg-dev man-db
   nats-server libnats-dev haproxy
 )

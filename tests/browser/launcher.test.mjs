@@ -147,6 +147,32 @@ test('--filter with a real transform delivers the transformed frames', async () 
   assert.equal((await launcher.stop()).code, 0, launcher.stderr);
 });
 
+test('recording with --filter (tee to splitmuxsink): every frame in the file, finished at SIGTERM', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-rec-'));
+  try {
+    const filter = 'tee name=rec ! queue ! identity rec. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ' +
+      `! jpegparse ! splitmuxsink muxer-factory=matroskamux location=${dir}/cam-%05d.mkv`;
+    const launcher = await launch(['--status-interval=0', '--filter', filter, '0', '0', 'rec']).ready();
+    // A camera at 30 fps for 60 frames: each frame stamped with its own arrival.
+    const framesIn = async () => (await (await fetch(`${launcher.pageUrl}/stats.json`)).json()).totals.frames_in;
+    const camera = await startCamera(launcher.ingestPort, { frames: jpegFrames(30, 320, 240) });
+    await waitFor('60 frames', () => camera.sent >= 60);
+    camera.stop();
+    const sent = camera.sent;
+    await waitFor('every frame through the relay', async () => (await framesIn()) === sent);
+    assert.equal((await launcher.stop('SIGTERM')).code, 0, launcher.stderr);
+    const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v',
+      '-show_entries', 'stream=nb_read_frames,codec_name,width,height', '-of', 'json', `${dir}/cam-00000.mkv`],
+    { encoding: 'utf8' });
+    assert.equal(probe.status, 0, probe.stderr);
+    const [stream] = JSON.parse(probe.stdout).streams;
+    assert.deepEqual([stream.codec_name, stream.width, stream.height, Number(stream.nb_read_frames)],
+      ['mjpeg', 320, 240, sent]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--demo streams a moving test pattern with no camera attached', async () => {
   const launcher = await launch(['--demo', '--status-interval=0', '0', '0', 'demo']).ready();
   assert.match(launcher.stdout, /^demo: /m);
