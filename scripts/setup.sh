@@ -15,7 +15,7 @@ apt_packages=(
   gstreamer1.0-x
   screen openssl curl bc valgrind
   clang libclang-rt-14-dev
-  chromium python3-tornado
+  chromium python3-tornado python3-websockets
   firefox-esr python3-gi gir1.2-gstreamer-1.0
   gstreamer1.0-plugins-ugly ffmpeg
   debhelper dpkg-dev man-db
