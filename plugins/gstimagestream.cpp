@@ -14,11 +14,11 @@ static gboolean plugin_init(GstPlugin *plugin) {
 #define PACKAGE "imagestream"
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, imagestream,
                   "Length-prefixed TCP ingest and WebSocket fan-out for live JPEG streams",
-                  plugin_init, PACKAGE_VERSION, "LGPL", "imagestream", "https://example.invalid/imagestream")
+                  plugin_init, PACKAGE_VERSION, "LGPL", "imagestream", PACKAGE_ORIGIN)
 
 gboolean imagestream_register_static(void) {
   return gst_plugin_register_static(GST_VERSION_MAJOR, GST_VERSION_MINOR, "imagestream",
                                     "Length-prefixed TCP ingest and WebSocket fan-out for live JPEG streams",
                                     plugin_init, PACKAGE_VERSION, "LGPL", "imagestream", "imagestream",
-                                    "https://example.invalid/imagestream");
+                                    PACKAGE_ORIGIN);
 }
