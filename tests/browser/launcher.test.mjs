@@ -1,14 +1,15 @@
 // imagestream-launch from the outside: what a user runs and what they see.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
 import {
-  connectViewer, isJpeg, jpegFrames, jpegSize, Launcher, runLauncher, sendBurst, startCamera, waitFor, WebSocket,
+  connectViewer, isJpeg, jpegFrames, jpegSize, LAUNCHER, Launcher, runLauncher, sendBurst, startCamera, waitFor,
+  WebSocket,
 } from './harness.mjs';
 
 // The local time that starts every log line after the start-up lines.
@@ -362,6 +363,24 @@ test('bad arguments: one line, then the usage, exit 2', () => {
     const [first, ...rest] = result.stderr.split('\n');
     assert.match(first, new RegExp(`^imagestream-launch: ${message.source}`), args.join(' '));
     assert.match(rest.join('\n'), /Usage:\n\s+imagestream-launch \[OPTION.*\] PORT WEB_PORT SECRET/, args.join(' '));
+  }
+});
+
+test('the launcher raises its soft file descriptor limit to the hard one', async () => {
+  // Started with a low soft limit, as many systems start services.
+  const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))[1];
+  const child = spawn('prlimit', [`--nofile=256:${hard}`, LAUNCHER, '--status-interval=0', '0', '0', 'fds'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    await waitFor('the start-up lines', () => /^viewer: /m.test(stdout));
+    const limits = readFileSync(`/proc/${child.pid}/limits`, 'utf8');
+    const [, soft, now] = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+    assert.equal(now, hard, limits);
+    assert.equal(soft, hard, limits);
+  } finally {
+    child.kill('SIGKILL');
   }
 });
 
