@@ -26,6 +26,12 @@ struct ViewerStats {
   guint queued = 0;     // messages waiting, the one being written included
 };
 
+// A delivery policy under which a viewer that stays within a frame of the
+// sink never loses one, however the machine schedules the threads: at most 2
+// frames waiting, no byte or time limit (websocketsink's defaults also drop by
+// stream time, which a loaded machine trips). For tests that count every frame.
+inline const std::string kPacedDelivery = "max-queued-frames=2 max-queued-bytes=0 max-queued-time=0";
+
 // A websocketsink's viewers, from get-stats; asserts that each has an
 // address, a kind, queued and connect-time.
 std::vector<ViewerStats> viewer_stats(GstElement *websocketsink);

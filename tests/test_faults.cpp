@@ -30,9 +30,10 @@ Bytes tagged(uint32_t seq) {
 }
 
 // The relay under attack: room for a few senders and large frames, a deep
-// viewer queue (the healthy viewer must get every frame) and a short
-// viewer-timeout (stuck peers go soon).
-constexpr const char *kSinkProps = "viewer-timeout=3 max-queued-frames=64";
+// viewer queue bounded in frames only (the healthy viewer must get every
+// frame, however late the machine schedules it) and a short viewer-timeout
+// (stuck peers go soon).
+constexpr const char *kSinkProps = "viewer-timeout=3 max-queued-frames=64 max-queued-bytes=0 max-queued-time=0";
 constexpr const char *kSrcProps = "max-senders=8 max-frame-size=1048576";
 
 // A camera sending tagged frames every 2 ms and a viewer checking that they

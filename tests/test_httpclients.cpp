@@ -194,7 +194,7 @@ void test_mjpeg_with_curl_parses_into_full_jpegs_at_the_source_rate() {
 
 void test_stuck_mjpeg_client_is_bounded_and_timed_out_while_the_healthy_one_gets_every_frame() {
   const auto frames = testutil::numbered_frames(300, 150000, 250000);
-  SinkHarness sink("viewer-timeout=1 max-queued-frames=2");
+  SinkHarness sink("viewer-timeout=1 " + testutil::kPacedDelivery);
   const std::string mjpeg = sink.endpoint(Endpoint::Mjpeg);
   MjpegClient healthy, stuck;
   g_assert_cmpint(healthy.open(sink.port, mjpeg), ==, 200);

@@ -42,7 +42,7 @@ void push_paced(SinkHarness &sink, SoupViewers &viewers, const std::vector<Bytes
 
 void test_ten_viewers_receive_every_frame_bit_exact_in_order() {
   const auto frames = testutil::numbered_frames(1000, 200, 30000);
-  SinkHarness sink;
+  SinkHarness sink(testutil::kPacedDelivery);
   SoupViewers viewers(frames);
   std::vector<SoupViewers::Viewer *> v;
   for (int i = 0; i < 10; i++) {
@@ -94,7 +94,7 @@ void stuck_viewer_scenario(SinkHarness &sink, const std::string &scheme, WsClien
 }
 
 void test_stuck_viewer_is_bounded_costs_the_others_nothing_and_is_closed_after_timeout() {
-  SinkHarness sink("viewer-timeout=1 max-queued-frames=2");
+  SinkHarness sink("viewer-timeout=1 " + testutil::kPacedDelivery);
   WsClient stuck(WsClient::Transport::Plain, kStuckReceiveBuffer);
   stuck_viewer_scenario(sink, "ws", stuck);
 }
@@ -106,7 +106,7 @@ void test_wss_viewers_receive_every_frame_and_stuck_one_is_bounded_and_closed_af
     g_test_skip("openssl not found");
     return;
   }
-  SinkHarness sink("viewer-timeout=1 max-queued-frames=2 tls-certificate=" + cert + " tls-key=" + key);
+  SinkHarness sink("viewer-timeout=1 " + testutil::kPacedDelivery + " tls-certificate=" + cert + " tls-key=" + key);
   WsClient stuck(WsClient::Transport::Tls, kStuckReceiveBuffer);
   stuck_viewer_scenario(sink, "wss", stuck);
 }
