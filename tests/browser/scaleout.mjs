@@ -150,6 +150,9 @@ export function balancerConfig({ port, entry, edgePorts, streamPath }) {
     // The page learns where it came in, to find a working edge again by itself.
     `  http-request set-query "%[query]&entry=${entry}" if { query -m found }`,
     `  http-request set-query "entry=${entry}" unless { query -m found }`,
+    // ... by fetch() from the edge's origin, which may read the redirect only
+    // with this (haproxy's own answers, so http-after-response).
+    '  http-after-response set-header Access-Control-Allow-Origin "*"',
     '  default_backend edges',
     'backend edges',
     '  balance roundrobin',
