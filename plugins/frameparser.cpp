@@ -41,7 +41,7 @@ void FrameParser::header_complete(Receiver &receiver) {
     status_ = Status::Oversized;
     return;
   }
-  payload_ = receiver.frame_begin(announced_);
+  receiver.frame_begin(announced_);
   payload_size_ = announced_;
   payload_have_ = 0;
   in_payload_ = true;
@@ -51,16 +51,23 @@ void FrameParser::payload_written(size_t n, Receiver &receiver) {
   payload_have_ += n;
   if (payload_have_ == payload_size_) {
     in_payload_ = false;
-    payload_ = nullptr;
     receiver.frame_complete();
   }
+}
+
+uint8_t *FrameParser::payload_room(Receiver &receiver, uint64_t *room) {
+  uint8_t *at = receiver.frame_room(payload_have_, room);
+  *room = std::min(*room, payload_size_ - payload_have_);
+  return at;
 }
 
 FrameParser::Status FrameParser::feed(const uint8_t *data, size_t len, Receiver &receiver) {
   while (len > 0 && status_ == Status::Ok) {
     if (in_payload_) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(len, payload_size_ - payload_have_));
-      std::memcpy(payload_ + payload_have_, data, n);
+      uint64_t room = 0;
+      uint8_t *at = payload_room(receiver, &room);
+      size_t n = static_cast<size_t>(std::min<uint64_t>(len, room));
+      std::memcpy(at, data, n);
       data += n;
       len -= n;
       payload_written(n, receiver);

@@ -27,9 +27,13 @@ class FrameParser {
   class Receiver {
    public:
     virtual ~Receiver() = default;
-    // A header announced `size` bytes (1 <= size <= max frame size). Returns
-    // memory for at least `size` bytes, which the payload is written to.
-    virtual uint8_t *frame_begin(uint64_t size) = 0;
+    // A header announced `size` bytes (1 <= size <= max frame size).
+    virtual void frame_begin(uint64_t size) = 0;
+    // Where the payload bytes from `offset` on go (offset < size), with room
+    // for `*room` of them (1 <= *room <= size - offset). Asked again each time
+    // that room is used up, so that the memory can grow with the bytes that
+    // arrive instead of being taken for the whole announced size at once.
+    virtual uint8_t *frame_room(uint64_t offset, uint64_t *room) = 0;
     // The payload of the frame begun last is complete.
     virtual void frame_complete() = 0;
     // A header announced a zero-length frame; it is skipped.
@@ -48,11 +52,12 @@ class FrameParser {
   // Consumes all `len` bytes (unless the stream turns out oversized).
   Status feed(const uint8_t *data, size_t len, Receiver &receiver);
 
-  // For reading a large payload straight into its destination: where the next
-  // payload bytes go and how many are still missing (0 outside a payload).
-  uint8_t *payload_cursor() const { return payload_ + payload_have_; }
+  // For reading a large payload straight into its destination: how many
+  // payload bytes are still missing (0 outside a payload), and where the next
+  // ones go, with room for `*room` of them (at most payload_missing()).
   uint64_t payload_missing() const { return in_payload_ ? payload_size_ - payload_have_ : 0; }
-  // `n` bytes (at most payload_missing()) were written at payload_cursor().
+  uint8_t *payload_room(Receiver &receiver, uint64_t *room);
+  // `n` bytes (at most the room payload_room() gave) were written there.
   void payload_written(size_t n, Receiver &receiver);
 
   // True when bytes of an unfinished frame (header or payload) were consumed:
@@ -71,7 +76,6 @@ class FrameParser {
   uint8_t header_[8] = {};
   unsigned header_have_ = 0;
   bool in_payload_ = false;
-  uint8_t *payload_ = nullptr;
   uint64_t payload_size_ = 0;
   uint64_t payload_have_ = 0;
   uint64_t announced_ = 0;

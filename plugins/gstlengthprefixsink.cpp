@@ -13,9 +13,18 @@
  * whose write fails part-way closes that connection, so a new connection
  * always starts at a frame boundary.
  *
+ * With #lengthprefixsink:tls-ca-file (or a certificate) set the sink speaks
+ * TLS, verifies the server's certificate against that CA and the host name,
+ * and presents #lengthprefixsink:tls-certificate as its client certificate:
+ * what a lengthprefixsrc with tls-ca-file requires.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! jpegenc ! lengthprefixsink host=127.0.0.1 port=5000
+ * ]|
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! jpegenc ! lengthprefixsink host=relay.example.org port=5000 \
+ *     tls-ca-file=relay-ca.pem tls-certificate=camera.pem tls-key=camera.key
  * ]|
  */
 #include "gstlengthprefixsink.h"
@@ -30,11 +39,14 @@
 #include "gstimagestream.h"
 #include "glibptr.h"
 #include "lengthprefix.h"
+#include "lengthprefixtls.h"
 
 using imagestream::ErrorPtr;
 using imagestream::GObjectPtr;
 using imagestream::out;
 using imagestream::PrefixFormat;
+using imagestream::TlsCredentials;
+using imagestream::TlsFiles;
 
 GST_DEBUG_CATEGORY_STATIC(lengthprefixsink_debug);
 #define GST_CAT_DEFAULT lengthprefixsink_debug
@@ -57,6 +69,9 @@ enum {
   PROP_FRAMES_SENT,
   PROP_FRAMES_DROPPED,
   PROP_CONNECTIONS,
+  PROP_TLS_CERTIFICATE,
+  PROP_TLS_KEY,
+  PROP_TLS_CA_FILE,
 };
 
 namespace {
@@ -67,11 +82,14 @@ struct Settings {
   PrefixFormat format;
   guint timeout = DEFAULT_TIMEOUT;                             // seconds
   guint max_reconnect_interval = DEFAULT_MAX_RECONNECT_INTERVAL;  // ms
+  TlsFiles tls;
 };
 
 // Used by the streaming thread, and by start/stop while it is not running.
 struct Link {
   GObjectPtr<GSocketConnection> connection;
+  GObjectPtr<GIOStream> stream;  // what frames are written to: `connection`, or TLS over it
+  TlsCredentials tls;            // loaded by start()
   gint64 next_attempt = 0;  // monotonic µs before which no connect is tried
   gint64 interval = 0;      // current backoff, ms
   bool warned = false;      // one warning per outage, not one per frame
@@ -103,7 +121,10 @@ static GstStaticPadTemplate sink_template =
 static void disconnect(GstLengthPrefixSink *self) {
   Link &l = self->state.link;
   if (!l.connection) return;
-  g_io_stream_close(G_IO_STREAM(l.connection.get()), nullptr, nullptr);
+  // Closing TLS sends close_notify, bounded by the socket's timeout.
+  g_io_stream_close(l.stream.get(), nullptr, nullptr);
+  if (l.stream.get() != G_IO_STREAM(l.connection.get())) g_io_stream_close(G_IO_STREAM(l.connection.get()), nullptr, nullptr);
+  l.stream.reset();
   l.connection.reset();
   l.connected.store(false);
 }
@@ -149,24 +170,55 @@ static bool ensure_connected(GstLengthPrefixSink *self, bool *cancelled) {
     }
     return false;
   }
+  GObjectPtr<GSocketConnection> connection(c);
   GSocket *socket = g_socket_connection_get_socket(c);
   g_socket_set_timeout(socket, timeout);
   // Each frame goes out in one writev; don't hold its tail back for an ACK.
   g_socket_set_option(socket, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
-  l.connection.reset(c);
+  GObjectPtr<GIOStream> stream(G_IO_STREAM(g_object_ref(c)));
+  if (l.tls.enabled) {
+    GObjectPtr<GSocketConnectable> identity(g_network_address_new(host.c_str(), port));
+    stream.reset(imagestream::tls_client_connection(G_IO_STREAM(c), identity.get(), l.tls, out(err)));
+    if (!stream || !g_tls_connection_handshake(G_TLS_CONNECTION(stream.get()), self->state.cancellable.get(),
+                                               out(err))) {
+      g_io_stream_close(G_IO_STREAM(c), nullptr, nullptr);
+      *cancelled = g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      if (*cancelled) return false;
+      schedule_reconnect(self, max_interval);
+      if (!l.warned) {
+        GST_ELEMENT_WARNING(self, RESOURCE, OPEN_WRITE,
+                            ("TLS with %s:%d failed: %s; dropping frames and retrying", host.c_str(), port,
+                             err->message),
+                            (nullptr));
+        l.warned = true;
+      }
+      return false;
+    }
+  }
+  l.connection = std::move(connection);
+  l.stream = std::move(stream);
   l.connected.store(true);
   l.connections.fetch_add(1);
   l.interval = 0;
   l.warned = false;
-  GST_INFO_OBJECT(self, "connected to %s:%d", host.c_str(), port);
+  GST_INFO_OBJECT(self, "connected to %s:%d%s", host.c_str(), port, l.tls.enabled ? " (TLS)" : "");
   return true;
 }
 
 // The server never writes: a readable socket means it closed or reset the
-// connection, and a frame written now would be lost.
+// connection, and a frame written now would be lost. Over TLS the server does
+// write records of its own (session tickets): a read that finds no data
+// consumed them.
 static bool peer_gone(GstLengthPrefixSink *self) {
-  GSocket *socket = g_socket_connection_get_socket(self->state.link.connection.get());
-  return g_socket_condition_check(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_ERR | G_IO_HUP)) != 0;
+  Link &l = self->state.link;
+  GSocket *socket = g_socket_connection_get_socket(l.connection.get());
+  if (!g_socket_condition_check(socket, static_cast<GIOCondition>(G_IO_IN | G_IO_ERR | G_IO_HUP))) return false;
+  if (l.stream.get() == G_IO_STREAM(l.connection.get())) return true;
+  GInputStream *in = g_io_stream_get_input_stream(l.stream.get());
+  uint8_t byte;
+  ErrorPtr err;
+  gssize n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(in), &byte, 1, nullptr, out(err));
+  return !(n < 0 && g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK));
 }
 
 static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer *buffer) {
@@ -205,7 +257,7 @@ static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer
   }
   GOutputVector vectors[2] = {{header, format.width}, {map.data, map.size}};
   ErrorPtr err;
-  GOutputStream *output = g_io_stream_get_output_stream(G_IO_STREAM(l.connection.get()));
+  GOutputStream *output = g_io_stream_get_output_stream(l.stream.get());
   gboolean ok = g_output_stream_writev_all(output, vectors, 2, nullptr, self->state.cancellable.get(), out(err));
   gst_buffer_unmap(buffer, &map);
   if (ok) {
@@ -224,6 +276,14 @@ static GstFlowReturn gst_length_prefix_sink_render(GstBaseSink *bsink, GstBuffer
 
 static gboolean gst_length_prefix_sink_start(GstBaseSink *bsink) {
   auto *self = GST_LENGTH_PREFIX_SINK(bsink);
+  GST_OBJECT_LOCK(self);
+  const TlsFiles files = self->state.settings.tls;
+  GST_OBJECT_UNLOCK(self);
+  const std::string error = imagestream::load_tls_credentials(files, false, self->state.link.tls);
+  if (!error.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", error.c_str()), (nullptr));
+    return FALSE;
+  }
   self->state.link.next_attempt = 0;
   self->state.link.interval = 0;
   bool cancelled;
@@ -263,6 +323,15 @@ static void gst_length_prefix_sink_set_property(GObject *object, guint id, const
     case PROP_MAX_RECONNECT_INTERVAL:
       s.max_reconnect_interval = g_value_get_uint(value);
       break;
+    case PROP_TLS_CERTIFICATE:
+      s.tls.certificate = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
+    case PROP_TLS_KEY:
+      s.tls.key = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
+    case PROP_TLS_CA_FILE:
+      s.tls.ca_file = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
     default:
       if (!imagestream::set_prefix_property(s.format, id, value, PROP_PREFIX_SIZE, PROP_BYTE_ORDER))
         G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
@@ -299,6 +368,15 @@ static void gst_length_prefix_sink_get_property(GObject *object, guint id, GValu
       break;
     case PROP_CONNECTIONS:
       g_value_set_uint64(value, l.connections.load());
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_string(value, s.tls.certificate.empty() ? nullptr : s.tls.certificate.c_str());
+      break;
+    case PROP_TLS_KEY:
+      g_value_set_string(value, s.tls.key.empty() ? nullptr : s.tls.key.c_str());
+      break;
+    case PROP_TLS_CA_FILE:
+      g_value_set_string(value, s.tls.ca_file.empty() ? nullptr : s.tls.ca_file.c_str());
       break;
     default:
       if (!imagestream::get_prefix_property(s.format, id, value, PROP_PREFIX_SIZE, PROP_BYTE_ORDER))
@@ -351,6 +429,23 @@ static void gst_length_prefix_sink_class_init(GstLengthPrefixSinkClass *klass) {
       g_param_spec_uint("max-reconnect-interval", "Max reconnect interval",
                         "Longest wait between connection attempts, in ms (the wait starts at 100 ms and doubles)",
                         100, G_MAXUINT, DEFAULT_MAX_RECONNECT_INTERVAL, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_CERTIFICATE,
+      g_param_spec_string("tls-certificate", "TLS certificate",
+                          "PEM file of the client certificate (and key, unless tls-key) presented to the server "
+                          "(unset = none); setting it turns TLS on",
+                          nullptr, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_KEY,
+      g_param_spec_string("tls-key", "TLS key",
+                          "PEM file of the private key of tls-certificate (unset = in the certificate file)",
+                          nullptr, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_CA_FILE,
+      g_param_spec_string("tls-ca-file", "TLS CA file",
+                          "PEM file of the CA(s) the server's certificate must be signed by; setting it turns TLS on "
+                          "(with only tls-certificate set, the system's CA store verifies the server)",
+                          nullptr, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_CONNECTED,
       g_param_spec_boolean("connected", "Connected", "Whether a connection to the server is open", FALSE, ro));

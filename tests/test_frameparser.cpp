@@ -19,10 +19,13 @@ struct Collector : FrameParser::Receiver {
   Bytes current;
   int empty = 0;
   int begun = 0;
-  uint8_t *frame_begin(uint64_t size) override {
+  void frame_begin(uint64_t size) override {
     begun++;
     current.assign(size, 0xAA);
-    return current.data();
+  }
+  uint8_t *frame_room(uint64_t offset, uint64_t *room) override {
+    *room = current.size() - offset;
+    return current.data() + offset;
   }
   void frame_complete() override { frames.push_back(current); }
   void frame_empty() override { empty++; }
@@ -175,9 +178,12 @@ void test_payload_written_straight_to_the_cursor_completes_the_frame() {
   p.feed(stream.data(), 8 + 10, c);  // header + 10 payload bytes through feed()
   g_assert_cmpuint(p.payload_missing(), ==, 990);
   // The rest written straight to the cursor, in two pieces, as recv() would.
-  std::memcpy(p.payload_cursor(), stream.data() + 18, 500);
+  uint64_t room = 0;
+  std::memcpy(p.payload_room(c, &room), stream.data() + 18, 500);
+  g_assert_cmpuint(room, ==, 990);
   p.payload_written(500, c);
-  std::memcpy(p.payload_cursor(), stream.data() + 518, 490);
+  std::memcpy(p.payload_room(c, &room), stream.data() + 518, 490);
+  g_assert_cmpuint(room, ==, 490);
   p.payload_written(490, c);
   g_assert_cmpuint(c.frames.size(), ==, 1);
   g_assert_true(c.frames[0] == body);
@@ -187,7 +193,7 @@ void test_payload_written_straight_to_the_cursor_completes_the_frame() {
 }
 
 void test_random_bytes_never_overrun_nor_yield_an_empty_frame() {
-  // Whatever arrives, the parser writes only inside what frame_begin gave it
+  // Whatever arrives, the parser writes only inside what frame_room gave it
   // (the collector's vector, checked by ASan in the sanitizer build).
   uint32_t x = 12345;
   for (int round = 0; round < 200; round++) {
@@ -210,6 +216,30 @@ void test_random_bytes_never_overrun_nor_yield_an_empty_frame() {
   }
 }
 
+// Hands out room a few bytes at a time, as lengthprefixsrc grows a frame's
+// memory with the bytes that arrive.
+struct PiecewiseCollector : Collector {
+  std::vector<uint64_t> asked;
+  uint8_t *frame_room(uint64_t offset, uint64_t *room) override {
+    asked.push_back(offset);
+    *room = std::min<uint64_t>(7, current.size() - offset);
+    return current.data() + offset;
+  }
+};
+
+void test_room_handed_out_in_pieces_is_filled_in_order_and_yields_the_same_frames() {
+  PrefixFormat f;
+  std::vector<Bytes> frames = {payload(20, 1), payload(1, 2), payload(15, 3)};
+  Bytes stream = encode(f, frames);
+  PiecewiseCollector c;
+  FrameParser p(f, 100);
+  g_assert_true(p.feed(stream.data(), stream.size(), c) == FrameParser::Status::Ok);
+  g_assert_true(c.frames == frames);
+  // Each piece is asked for where the last one ended: 0, 7, 14 of the first
+  // frame, 0 of the second, 0, 7, 14 of the third.
+  g_assert_true((c.asked == std::vector<uint64_t>{0, 7, 14, 0, 0, 7, 14}));
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -229,5 +259,7 @@ int main(int argc, char **argv) {
                   test_payload_written_straight_to_the_cursor_completes_the_frame);
   g_test_add_func("/frameparser/random-bytes-never-overrun-nor-yield-an-empty-frame",
                   test_random_bytes_never_overrun_nor_yield_an_empty_frame);
+  g_test_add_func("/frameparser/room-handed-out-in-pieces-is-filled-in-order-and-yields-the-same-frames",
+                  test_room_handed_out_in_pieces_is_filled_in_order_and_yields_the_same_frames);
   return g_test_run();
 }

@@ -1,11 +1,15 @@
 // lengthprefixsrc and lengthprefixsink over real TCP sockets on port 0.
+#include <arpa/inet.h>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -309,6 +313,379 @@ void test_silent_senders_cannot_lock_out_a_camera() {
   for (int fd : silent) close(fd);
 }
 
+// --- who may send, and what strangers cannot do ---
+
+// A connection to 127.0.0.1:port from `source` (any 127/8 address: loopback
+// takes them all), so that tests can be several hosts.
+int connect_from(int port, const char *source) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  g_assert_cmpint(fd, >=, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  g_assert_cmpint(inet_pton(AF_INET, source, &a.sin_addr), ==, 1);
+  g_assert_cmpint(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), ==, 0);
+  a.sin_port = htons(port);
+  g_assert_cmpint(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), ==, 1);
+  if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+    g_error("connect from %s to 127.0.0.1:%d: %s", source, port, g_strerror(errno));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// True when the peer closed `fd` (recv returns 0 or an error) within `timeout_ms`.
+bool closed_by_peer(int fd, int timeout_ms = 10000) {
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char byte;
+  ssize_t n = recv(fd, &byte, 1, 0);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+guint64 stat_u64(GstElement *src, const char *field) {
+  GstStructure *st = nullptr;
+  g_object_get(src, "stats", &st, nullptr);
+  guint64 v = 0;
+  const gboolean found = gst_structure_get_uint64(st, field, &v);
+  gst_structure_free(st);
+  if (!found) g_error("stats have no %s", field);
+  return v;
+}
+
+void test_per_address_limit_refuses_extra_senders_from_one_address_only() {
+  Ingest in("max-senders-per-address=2");
+  int a1 = connect_from(in.port, "127.0.0.2"), a2 = connect_from(in.port, "127.0.0.2");
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 2; }));
+  int a3 = connect_from(in.port, "127.0.0.2");
+  g_assert_true(closed_by_peer(a3));  // a third from 127.0.0.2: refused, closed at once
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused-per-address"), ==, 1);
+  // Another address still gets in, and both addresses' frames flow.
+  int b1 = connect_from(in.port, "127.0.0.3");
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 3; }));
+  g_assert_true(testutil::send_frame(b1, tagged(3, 0, 500)));
+  g_assert_true(in.pull() == tagged(3, 0, 500));
+  g_assert_true(testutil::send_frame(a1, tagged(2, 0, 500)));
+  g_assert_true(in.pull() == tagged(2, 0, 500));
+  // A slot freed by one of 127.0.0.2's senders is open to it again.
+  close(a2);
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 2; }));
+  int a4 = connect_from(in.port, "127.0.0.2");
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 3; }));
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused"), ==, 1);
+  for (int fd : {a1, a3, a4, b1}) close(fd);
+}
+
+void test_allowed_senders_admit_listed_addresses_and_networks_and_close_others_at_once() {
+  Ingest in("allowed-senders=\"127.0.0.2, 127.0.1.0/24, ::1\"");
+  struct Seen {
+    std::atomic<int> added{0};
+  } seen;
+  g_signal_connect(in.src, "sender-added",
+                   G_CALLBACK(+[](GstElement *, const char *, Seen *s) { s->added++; }), &seen);
+  int stranger = testutil::tcp_connect(in.port);  // from 127.0.0.1: not listed
+  g_assert_true(closed_by_peer(stranger));
+  int listed = connect_from(in.port, "127.0.0.2");
+  int in_network = connect_from(in.port, "127.0.1.9");
+  int outside = connect_from(in.port, "127.0.2.9");
+  g_assert_true(closed_by_peer(outside));
+  g_assert_true(testutil::send_frame(listed, tagged(1, 0, 300)));
+  g_assert_true(in.pull() == tagged(1, 0, 300));
+  g_assert_true(testutil::send_frame(in_network, tagged(2, 0, 300)));
+  g_assert_true(in.pull() == tagged(2, 0, 300));
+  g_assert_cmpint(seen.added.load(), ==, 2);  // refused connections never became senders
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused-not-allowed"), ==, 2);
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused"), ==, 2);
+  for (int fd : {stranger, listed, in_network, outside}) close(fd);
+}
+
+void test_a_bad_allowed_senders_entry_fails_the_state_change_naming_it() {
+  GstElement *pipeline = testutil::parse("lengthprefixsrc port=0 allowed-senders=\"10.0.0.0/8,cameras.lan\" ! fakesink");
+  const std::string error = testutil::state_change_error(pipeline, GST_STATE_READY, GST_RESOURCE_ERROR);
+  g_assert_true(error.find("\"cameras.lan\"") != std::string::npos);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
+void test_frame_timeout_drops_senders_that_begin_a_frame_and_stall_but_not_idle_ones() {
+  Ingest in("frame-timeout=1");
+  struct Seen {
+    std::atomic<int> timed_out{0};
+  } seen;
+  g_signal_connect(in.src, "sender-removed", G_CALLBACK(+[](GstElement *, const char *, const char *reason, Seen *s) {
+                     if (g_str_equal(reason, "timed-out")) s->timed_out++;
+                   }),
+                   &seen);
+  // An idle sender (between frames) and a healthy one stay; a sender stuck
+  // in a header, one stuck in a payload and one trickling a payload go.
+  int idle = testutil::tcp_connect(in.port);
+  int healthy = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::send_frame(idle, tagged(1, 0, 100)));
+  g_assert_true(in.pull() == tagged(1, 0, 100));
+  int in_header = testutil::tcp_connect(in.port);
+  Bytes header = testutil::be64(5000);
+  g_assert_true(testutil::send_all(in_header, header.data(), 3));
+  int in_payload = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::send_all(in_payload, header.data(), 8));
+  g_assert_true(testutil::send_all(in_payload, "some", 4));
+  int trickle = testutil::tcp_connect(in.port);
+  g_assert_true(testutil::send_all(trickle, header.data(), 8));
+  uint32_t sent = 0;
+  const gint64 give_up = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  // Until the three are gone: the healthy sender sends a frame and the
+  // trickler a byte every 100 ms.
+  while (seen.timed_out < 3 && g_get_monotonic_time() < give_up) {
+    g_assert_true(testutil::send_frame(healthy, tagged(2, sent, 2000)));
+    g_assert_true(in.pull() == tagged(2, sent, 2000));
+    sent++;
+    send(trickle, "x", 1, MSG_NOSIGNAL);
+    g_usleep(100 * 1000);  // the trickler's pace, not a wait for the element
+  }
+  g_assert_cmpint(seen.timed_out.load(), ==, 3);
+  for (int fd : {in_header, in_payload, trickle}) g_assert_true(closed_by_peer(fd));
+  g_assert_cmpuint(stat_u64(in.src, "senders-timed-out"), ==, 3);
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-dropped"), ==, 3);
+  // The idle sender has been idle longer than frame-timeout and is still in.
+  g_assert_cmpuint(in.senders(), ==, 2);
+  g_assert_true(testutil::send_frame(idle, tagged(1, 1, 100)));
+  g_assert_true(in.pull() == tagged(1, 1, 100));
+  for (int fd : {idle, healthy, in_header, in_payload, trickle}) close(fd);
+}
+
+BusWatch watch_warnings_until(GstElement *pipeline, const std::function<bool(const BusWatch &)> &done) {
+  BusWatch bus;
+  testutil::wait_until([&] {
+    bus.drain(pipeline);
+    return done(bus);
+  });
+  return bus;
+}
+
+// The senders a set of warnings speaks of: one per "Refused sender" (or
+// "Sender ... disconnecting") line, N per "N more ..." summary.
+guint64 warned_count(const BusWatch &bus, const char *single, const char *summary) {
+  guint64 n = 0;
+  for (const std::string &w : bus.warnings) {
+    if (w.rfind(single, 0) == 0) n++;
+    const size_t more = w.find(" more ");
+    if (more != std::string::npos && w.find(summary) != std::string::npos) n += std::stoull(w.substr(0, more));
+  }
+  return n;
+}
+
+void test_a_flood_of_refused_senders_gives_a_handful_of_warnings_and_counts_every_one() {
+  constexpr int kFlood = 500;
+  Ingest in("max-senders=1 max-senders-per-address=0");
+  int holder = testutil::tcp_connect(in.port);  // takes the only slot, within its grace period
+  g_assert_true(testutil::wait_until([&] { return in.senders() == 1; }));
+  for (int i = 0; i < kFlood; i++) {
+    int fd = testutil::tcp_connect(in.port);
+    g_assert_true(closed_by_peer(fd));
+    close(fd);
+  }
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused"), ==, kFlood);
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused-full"), ==, kFlood);
+  // The first refusal is named; the rest are summed up within a second.
+  BusWatch bus = watch_warnings_until(in.pipeline, [&](const BusWatch &b) {
+    return warned_count(b, "Refused sender", "max-senders were connected") == kFlood;
+  });
+  for (const std::string &w : bus.warnings) g_test_message("warning: %s", w.c_str());
+  g_assert_cmpuint(warned_count(bus, "Refused sender", "max-senders were connected"), ==, kFlood);
+  g_assert_cmpuint(bus.warnings.size(), <=, 5);
+  g_assert_true(bus.saw("Refused sender 127.0.0.1:"));
+  close(holder);
+}
+
+void test_a_flood_of_oversized_frames_gives_a_handful_of_warnings_and_drops_each_one() {
+  constexpr int kFlood = 200;
+  Ingest in("max-frame-size=1000 max-senders-per-address=0");
+  Bytes absurd = testutil::be64(uint64_t{1} << 40);
+  for (int i = 0; i < kFlood; i++) {
+    int fd = testutil::tcp_connect(in.port);
+    g_assert_true(testutil::send_all(fd, absurd.data(), 8));
+    g_assert_true(closed_by_peer(fd));
+    close(fd);
+  }
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(in.src, "frames-dropped") == kFlood; }));
+  BusWatch bus = watch_warnings_until(in.pipeline, [&](const BusWatch &b) {
+    return warned_count(b, "Sender ", "above max-frame-size") == kFlood;
+  });
+  g_assert_cmpuint(warned_count(bus, "Sender ", "above max-frame-size"), ==, kFlood);
+  g_assert_cmpuint(bus.warnings.size(), <=, 5);
+  g_assert_true(bus.saw("announced a frame of 1099511627776 bytes"));
+}
+
+// --- TLS on the ingest ---
+
+// lengthprefixsrc's properties for TLS with client certificates signed by pki.ca.
+std::string tls_src_props(const testutil::Pki &pki) {
+  return "tls-certificate=" + pki.server_cert + " tls-key=" + pki.server_key + " tls-ca-file=" + pki.ca;
+}
+// lengthprefixsink's properties for a camera presenting `cert` and trusting pki.ca.
+std::string tls_sink_props(const testutil::Pki &pki, const std::string &cert, const std::string &key) {
+  return "tls-ca-file=" + pki.ca + " tls-certificate=" + cert + " tls-key=" + key;
+}
+
+// appsrc ! lengthprefixsink over TLS to 127.0.0.1:port, with `sink_props`
+// (tls-ca-file, tls-certificate, tls-key).
+struct TlsCamera {
+  GstElement *pipeline, *appsrc, *sink;
+  TlsCamera(int port, const std::string &sink_props) {
+    pipeline = testutil::parse("appsrc name=in format=time ! lengthprefixsink name=sink host=127.0.0.1 sync=false "
+                               "max-reconnect-interval=100 " +
+                               sink_props + " port=" + std::to_string(port));
+    appsrc = gst_bin_get_by_name(GST_BIN(pipeline), "in");
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    // Not waited for: the sink prerolls on the first frame pushed.
+    g_assert_cmpint(gst_element_set_state(pipeline, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  }
+  ~TlsCamera() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(appsrc);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  void push(const Bytes &frame) {
+    g_assert_cmpint(gst_app_src_push_buffer(GST_APP_SRC(appsrc), gst_buffer_new_memdup(frame.data(), frame.size())),
+                    ==, GST_FLOW_OK);
+  }
+};
+
+// Sizes around TLS records (16 KiB) and the source's first allocation (256
+// KiB); tagged() needs 6 bytes at least.
+size_t tls_frame_size(uint32_t i) {
+  static const size_t sizes[] = {6, 100, 16383, 16384, 16385, 70000, 262144, 262145, 1000000, 5000};
+  return sizes[i % G_N_ELEMENTS(sizes)];
+}
+
+void test_tls_with_client_certificates_round_trips_bit_exact() {
+  testutil::TempDir dir;
+  testutil::Pki pki;
+  if (!testutil::make_pki(dir.path, pki)) {
+    g_test_skip("no openssl");
+    return;
+  }
+  Ingest in(tls_src_props(pki));
+  TlsCamera camera(in.port, tls_sink_props(pki, pki.camera_cert, pki.camera_key));
+  for (uint32_t i = 0; i < 30; i++) camera.push(tagged(7, i, tls_frame_size(i)));
+  for (uint32_t i = 0; i < 30; i++) g_assert_true(in.pull() == tagged(7, i, tls_frame_size(i)));
+  g_assert_cmpuint(in.senders(), ==, 1);
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused"), ==, 0);
+  g_assert_cmpuint(testutil::get_u64(camera.sink, "frames-sent"), ==, 30);
+  g_assert_cmpuint(testutil::get_u64(camera.sink, "frames-dropped"), ==, 0);
+}
+
+// Pushes frames until `done` or 10 s pass.
+bool push_until(TlsCamera &camera, const std::function<bool()> &done) {
+  uint32_t i = 0;
+  return testutil::wait_until([&] {
+    camera.push(tagged(9, i++, 100));
+    return done();
+  });
+}
+
+void test_tls_refuses_clients_without_a_certificate_or_with_one_from_another_ca() {
+  testutil::TempDir dir;
+  testutil::Pki pki;
+  if (!testutil::make_pki(dir.path, pki)) {
+    g_test_skip("no openssl");
+    return;
+  }
+  Ingest in(tls_src_props(pki));
+  std::atomic<int> added{0};
+  g_signal_connect(in.src, "sender-added",
+                   G_CALLBACK(+[](GstElement *, const char *, std::atomic<int> *n) { (*n)++; }), &added);
+  {
+    TlsCamera anonymous(in.port, "tls-ca-file=" + pki.ca);
+    g_assert_true(push_until(anonymous, [&] { return stat_u64(in.src, "senders-refused-tls") >= 1; }));
+  }
+  {
+    TlsCamera stranger(in.port, tls_sink_props(pki, pki.stranger_cert, pki.stranger_key));
+    g_assert_true(push_until(stranger, [&] { return stat_u64(in.src, "senders-refused-tls") >= 2; }));
+  }
+  {
+    // A plain TCP sender speaking the original protocol to a TLS ingest.
+    int plain = testutil::tcp_connect(in.port);
+    testutil::send_frame(plain, tagged(1, 0, 100));
+    g_assert_true(closed_by_peer(plain));
+    close(plain);
+    g_assert_true(testutil::wait_until([&] { return stat_u64(in.src, "senders-refused-tls") >= 3; }));
+  }
+  g_assert_cmpint(added.load(), ==, 0);
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-received"), ==, 0);
+  BusWatch bus;
+  bus.drain(in.pipeline);
+  g_assert_true(bus.saw("TLS handshake failed"));
+}
+
+void test_tls_sink_refuses_a_server_whose_certificate_another_ca_signed() {
+  testutil::TempDir dir;
+  testutil::Pki pki;
+  if (!testutil::make_pki(dir.path, pki)) {
+    g_test_skip("no openssl");
+    return;
+  }
+  Ingest in(tls_src_props(pki));
+  TlsCamera camera(in.port, "tls-ca-file=" + pki.other_ca + " tls-certificate=" + pki.camera_cert + " tls-key=" +
+                                pki.camera_key);
+  for (uint32_t i = 0; i < 5; i++) camera.push(tagged(1, i, 100));
+  g_assert_true(testutil::wait_until([&] { return testutil::get_u64(camera.sink, "frames-dropped") == 5; }));
+  g_assert_cmpuint(testutil::get_u64(camera.sink, "frames-sent"), ==, 0);
+  GstMessage *m = gst_bus_pop_filtered(GST_ELEMENT_BUS(camera.pipeline), GST_MESSAGE_WARNING);
+  g_assert_nonnull(m);
+  GError *err = nullptr;
+  gst_message_parse_warning(m, &err, nullptr);
+  g_test_message("sink: %s", err->message);
+  g_assert_true(g_str_has_prefix(err->message, "TLS with 127.0.0.1:"));
+  g_error_free(err);
+  gst_message_unref(m);
+  g_assert_cmpuint(testutil::get_u64(in.src, "frames-received"), ==, 0);
+}
+
+void test_stalled_tls_clients_do_not_delay_a_camera() {
+  testutil::TempDir dir;
+  testutil::Pki pki;
+  if (!testutil::make_pki(dir.path, pki)) {
+    g_test_skip("no openssl");
+    return;
+  }
+  Ingest in(tls_src_props(pki));
+  // One connects and sends nothing; one sends the start of a ClientHello
+  // (a handshake record announcing 512 bytes, 10 of them) and stops.
+  int silent = testutil::tcp_connect(in.port);
+  int half_hello = testutil::tcp_connect(in.port);
+  const uint8_t record[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0, 0, 0, 0};
+  g_assert_true(testutil::send_all(half_hello, record, sizeof record));
+  TlsCamera camera(in.port, tls_sink_props(pki, pki.camera_cert, pki.camera_key));
+  for (uint32_t i = 0; i < 20; i++) camera.push(tagged(4, i, 3000));
+  for (uint32_t i = 0; i < 20; i++) g_assert_true(in.pull() == tagged(4, i, 3000));
+  // The camera got through while both stalled clients were still waiting:
+  // it did not wait for their handshake deadline.
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused-tls"), ==, 0);
+  // Which then ends them.
+  g_assert_true(closed_by_peer(silent));
+  g_assert_true(closed_by_peer(half_hello));
+  g_assert_true(testutil::wait_until([&] { return stat_u64(in.src, "senders-refused-tls") == 2; }));
+  g_assert_cmpuint(in.senders(), ==, 1);
+  close(silent);
+  close(half_hello);
+}
+
+void test_tls_files_that_cannot_be_loaded_fail_the_state_change_naming_them() {
+  GstElement *pipeline = testutil::parse("lengthprefixsrc port=0 tls-certificate=/nonexistent/cert.pem ! fakesink");
+  std::string error = testutil::state_change_error(pipeline, GST_STATE_READY, GST_RESOURCE_ERROR);
+  g_assert_true(error.find("tls-certificate /nonexistent/cert.pem") != std::string::npos);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  testutil::TempDir dir;
+  std::string cert, key;
+  if (!testutil::make_certificate(dir.path, cert, key)) return;
+  pipeline = testutil::parse("lengthprefixsrc port=0 tls-key=" + key + " ! fakesink");
+  error = testutil::state_change_error(pipeline, GST_STATE_READY, GST_RESOURCE_ERROR);
+  g_assert_true(error.find("without tls-certificate") != std::string::npos);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
 void test_listens_from_ready_notifies_current_port_and_resets_it_in_null() {
   GstElement *src = gst_element_factory_make("lengthprefixsrc", nullptr);
   g_object_set(src, "port", 0, nullptr);
@@ -609,5 +986,27 @@ int main(int argc, char **argv) {
                   test_sink_drops_while_the_source_is_down_and_reconnects_without_partial_frames);
   g_test_add_func("/lengthprefixsink/drops-frames-without-blocking-while-the-server-is-down",
                   test_sink_drops_frames_without_blocking_while_the_server_is_down);
+  g_test_add_func("/lengthprefixsrc/per-address-limit-refuses-extra-senders-from-one-address-only",
+                  test_per_address_limit_refuses_extra_senders_from_one_address_only);
+  g_test_add_func("/lengthprefixsrc/allowed-senders-admit-listed-addresses-and-networks-and-close-others-at-once",
+                  test_allowed_senders_admit_listed_addresses_and_networks_and_close_others_at_once);
+  g_test_add_func("/lengthprefixsrc/a-bad-allowed-senders-entry-fails-the-state-change-naming-it",
+                  test_a_bad_allowed_senders_entry_fails_the_state_change_naming_it);
+  g_test_add_func("/lengthprefixsrc/frame-timeout-drops-senders-that-begin-a-frame-and-stall-but-not-idle-ones",
+                  test_frame_timeout_drops_senders_that_begin_a_frame_and_stall_but_not_idle_ones);
+  g_test_add_func("/lengthprefixsrc/a-flood-of-refused-senders-gives-a-handful-of-warnings-and-counts-every-one",
+                  test_a_flood_of_refused_senders_gives_a_handful_of_warnings_and_counts_every_one);
+  g_test_add_func("/lengthprefixsrc/a-flood-of-oversized-frames-gives-a-handful-of-warnings-and-drops-each-one",
+                  test_a_flood_of_oversized_frames_gives_a_handful_of_warnings_and_drops_each_one);
+  g_test_add_func("/lengthprefix/tls-with-client-certificates-round-trips-bit-exact",
+                  test_tls_with_client_certificates_round_trips_bit_exact);
+  g_test_add_func("/lengthprefixsrc/tls-refuses-clients-without-a-certificate-or-with-one-from-another-ca",
+                  test_tls_refuses_clients_without_a_certificate_or_with_one_from_another_ca);
+  g_test_add_func("/lengthprefixsink/tls-refuses-a-server-whose-certificate-another-ca-signed",
+                  test_tls_sink_refuses_a_server_whose_certificate_another_ca_signed);
+  g_test_add_func("/lengthprefixsrc/stalled-tls-clients-do-not-delay-a-camera",
+                  test_stalled_tls_clients_do_not_delay_a_camera);
+  g_test_add_func("/lengthprefixsrc/tls-files-that-cannot-be-loaded-fail-the-state-change-naming-them",
+                  test_tls_files_that_cannot_be_loaded_fail_the_state_change_naming_them);
   return g_test_run();
 }

@@ -281,4 +281,48 @@ bool make_certificate(const std::string &dir, std::string &cert, std::string &ke
   return true;
 }
 
+bool make_pki(const std::string &dir, Pki &pki) {
+  g_autofree gchar *openssl = g_find_program_in_path("openssl");
+  if (!openssl) return false;
+  const char *script = R"(set -e
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1"; }
+ca() {  # name subject
+  key "$1.key"
+  openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 2 -subj "$2" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+}
+signed() {  # name subject ca extensions
+  key "$1.key"
+  openssl req -new -key "$1.key" -out "$1.csr" -subj "$2"
+  printf '%b' "$4" > "$1.ext"
+  openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial -out "$1.pem" -days 2 \
+    -extfile "$1.ext"
+}
+ca ca /CN=imagestream-test-ca
+ca other-ca /CN=someone-elses-ca
+signed server /CN=localhost ca 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'
+signed camera /CN=camera-1 ca 'extendedKeyUsage=clientAuth\n'
+signed stranger /CN=camera-1 other-ca 'extendedKeyUsage=clientAuth\n'
+)";
+  const char *argv[] = {"sh", "-c", script, nullptr};
+  gint status = -1;
+  g_autofree gchar *errors = nullptr;
+  if (!g_spawn_sync(dir.c_str(), const_cast<char **>(argv), nullptr,
+                    static_cast<GSpawnFlags>(G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL), nullptr, nullptr,
+                    nullptr, &errors, &status, nullptr) ||
+      !g_spawn_check_wait_status(status, nullptr)) {
+    g_test_message("openssl failed: %s", errors ? errors : "?");
+    return false;
+  }
+  pki.ca = dir + "/ca.pem";
+  pki.server_cert = dir + "/server.pem";
+  pki.server_key = dir + "/server.key";
+  pki.camera_cert = dir + "/camera.pem";
+  pki.camera_key = dir + "/camera.key";
+  pki.other_ca = dir + "/other-ca.pem";
+  pki.stranger_cert = dir + "/stranger.pem";
+  pki.stranger_key = dir + "/stranger.key";
+  return true;
+}
+
 }  // namespace testutil

@@ -98,4 +98,14 @@ struct TempDir {
 // in `dir`; false (and nothing set) without openssl.
 bool make_certificate(const std::string &dir, std::string &cert, std::string &key);
 
+// PEM files of a small PKI for TLS with client certificates, made with openssl
+// in `dir`: a CA; a server certificate it signed (CN=localhost, for localhost
+// and 127.0.0.1); a camera's client certificate it signed; and a stranger's
+// client certificate (same CN) signed by another CA.
+struct Pki {
+  std::string ca, server_cert, server_key, camera_cert, camera_key, other_ca, stranger_cert, stranger_key;
+};
+// False (and `pki` unset) without openssl.
+bool make_pki(const std::string &dir, Pki &pki);
+
 }  // namespace testutil

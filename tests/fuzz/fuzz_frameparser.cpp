@@ -1,7 +1,9 @@
 // libFuzzer target for FrameParser: the first byte picks the prefix format
 // and how the rest is cut into reads (through feed() or written straight to
-// the payload cursor, as lengthprefixsrc does); ASan checks every write stays
-// inside the memory frame_begin() handed out, and the frame accounting holds.
+// the payload room, as lengthprefixsrc does) and how much room the receiver
+// hands out at a time (lengthprefixsrc grows a frame's memory in steps); ASan
+// checks every write stays inside the room frame_room() handed out, and the
+// frame accounting holds.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -16,14 +18,22 @@ using imagestream::PrefixFormat;
 namespace {
 
 struct Receiver : FrameParser::Receiver {
-  std::unique_ptr<uint8_t[]> frame;
+  explicit Receiver(uint64_t piece) : piece(piece) {}
+  const uint64_t piece;  // most room handed out at once
+  std::unique_ptr<uint8_t[]> room;
   uint64_t size = 0, begun = 0, complete = 0, empty = 0, bytes = 0;
-  uint8_t *frame_begin(uint64_t n) override {
+  void frame_begin(uint64_t n) override {
     if (complete != begun) abort();  // a frame began before the last completed
     begun++;
     size = n;
-    frame.reset(new uint8_t[n]);
-    return frame.get();
+    room.reset();
+  }
+  // Fresh memory of just the room each time, so that ASan sees a write past it.
+  uint8_t *frame_room(uint64_t offset, uint64_t *n) override {
+    if (offset >= size) abort();
+    *n = std::min(piece, size - offset);
+    room.reset(new uint8_t[*n]);
+    return room.get();
   }
   void frame_complete() override {
     complete++;
@@ -40,18 +50,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
   PrefixFormat format{widths[data[0] & 3], (data[0] & 4) ? ByteOrder::LittleEndian : ByteOrder::BigEndian};
   uint64_t max_frame_size = 1 + (data[1] << 4);  // up to 4 KiB keeps allocations small
   size_t chunk = 1 + (data[0] >> 3);              // 1..32 bytes a read
+  Receiver r(1 + (data[1] & 15) * 97);            // 1..1456 bytes of room at a time
   data += 2;
   len -= 2;
 
-  Receiver r;
   FrameParser parser(format, max_frame_size);
   size_t consumed = 0;
   bool direct = false;
   while (consumed < len) {
     size_t n = std::min(chunk, len - consumed);
     if (direct && parser.payload_missing() > 0) {
-      n = std::min<uint64_t>(n, parser.payload_missing());
-      std::memcpy(parser.payload_cursor(), data + consumed, n);
+      uint64_t room = 0;
+      uint8_t *at = parser.payload_room(r, &room);
+      n = std::min<uint64_t>(n, room);
+      std::memcpy(at, data + consumed, n);
       parser.payload_written(n, r);
     } else if (parser.feed(data + consumed, n, r) != FrameParser::Status::Ok) {
       if (parser.announced_size() <= max_frame_size) abort();
