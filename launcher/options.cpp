@@ -40,6 +40,8 @@ bool valid_secret(const std::string &secret) {
 
 std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &options, std::string &help) {
   g_autofree gchar *ingest_host = nullptr;
+  g_autofree gchar *allowed_senders = nullptr, *ingest_tls_cert = nullptr, *ingest_tls_key = nullptr,
+                   *ingest_tls_ca = nullptr;
   g_autofree gchar *web_host = nullptr;
   g_autofree gchar *tls_certificate = nullptr;
   g_autofree gchar *tls_key = nullptr;
@@ -86,6 +88,15 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
       {"nats-key", 0, 0, G_OPTION_ARG_FILENAME, &nats_key, "Key (PEM) of --nats-cert", "FILE"},
       {"ingest-host", 0, 0, G_OPTION_ARG_STRING, &ingest_host,
        "Address cameras connect to (default 0.0.0.0, all interfaces)", "HOST"},
+      {"allowed-senders", 0, 0, G_OPTION_ARG_STRING, &allowed_senders,
+       "Comma-separated addresses and networks cameras may send from, e.g. 127.0.0.1,192.168.1.0/24 "
+       "(default: anyone who reaches PORT)",
+       "LIST"},
+      {"ingest-tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &ingest_tls_cert,
+       "PEM certificate: cameras must send over TLS (lengthprefixsink tls-ca-file=...)", "FILE"},
+      {"ingest-tls-key", 0, 0, G_OPTION_ARG_FILENAME, &ingest_tls_key, "PEM private key of --ingest-tls-cert", "FILE"},
+      {"ingest-tls-ca", 0, 0, G_OPTION_ARG_FILENAME, &ingest_tls_ca,
+       "PEM CA: cameras must present a certificate it signed (with --ingest-tls-cert)", "FILE"},
       {"web-host", 0, 0, G_OPTION_ARG_STRING, &web_host,
        "Address browsers connect to (default 0.0.0.0, all interfaces)", "HOST"},
       {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_certificate, "PEM certificate: serve https/wss instead of http/ws",
@@ -218,6 +229,12 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   if (bitrate < 1 || bitrate > 100000) return usage_error("--bitrate must be from 1 to 100000 kbit/s");
   options.bitrate = static_cast<guint>(bitrate);
   if (ingest_host) options.ingest_host = ingest_host;
+  if (allowed_senders) options.allowed_senders = allowed_senders;
+  if (ingest_tls_cert) options.ingest_tls_certificate = ingest_tls_cert;
+  if (ingest_tls_key) options.ingest_tls_key = ingest_tls_key;
+  if (ingest_tls_ca) options.ingest_tls_ca = ingest_tls_ca;
+  if (options.ingest_tls_certificate.empty() && (ingest_tls_key || ingest_tls_ca))
+    return usage_error("--ingest-tls-key and --ingest-tls-ca need --ingest-tls-cert");
   if (web_host) options.web_host = web_host;
   if (tls_certificate) options.tls_certificate = tls_certificate;
   if (tls_key) options.tls_key = tls_key;

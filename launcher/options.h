@@ -69,6 +69,8 @@ struct LaunchOptions {
   std::vector<CameraOptions> cameras;
   int web_port = kDemoWebPort;
   std::string ingest_host = kAllInterfaces;
+  std::string allowed_senders;  // empty = anyone who reaches the ingest port
+  std::string ingest_tls_certificate, ingest_tls_key, ingest_tls_ca;
   std::string web_host = kAllInterfaces;
   std::string tls_certificate;
   std::string tls_key;

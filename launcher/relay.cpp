@@ -163,6 +163,14 @@ Failure Relay::build_camera(CameraRelay &camera, size_t index) {
     gst_bin_add(GST_BIN(pipeline_.get()), camera.ingest);
     set_property(camera.ingest, "host", options_.ingest_host);
     set_property(camera.ingest, "port", std::to_string(camera.options.ingest_port));
+    const std::pair<const char *, const std::string *> ingest[] = {
+        {"allowed-senders", &options_.allowed_senders},
+        {"tls-certificate", &options_.ingest_tls_certificate},
+        {"tls-key", &options_.ingest_tls_key},
+        {"tls-ca-file", &options_.ingest_tls_ca},
+    };
+    for (const auto &[name, value] : ingest)
+      if (!value->empty()) set_property(camera.ingest, name, *value);
     if (options_.max_frame_size != kUnset)
       set_property(camera.ingest, "max-frame-size", std::to_string(options_.max_frame_size));
   }
@@ -350,8 +358,23 @@ Failure Relay::start() {
   }
   if (options_.demo)
     g_print("demo: a test-pattern camera sends to port %d\n", read_port(cameras_[0].ingest, "current-port"));
+  warn_open_ingest();
   for (const auto &camera : cameras_) print_addresses(camera);
   return {};
+}
+
+// Anyone who reaches an ingest port can inject frames into everyone's
+// stream: say so when that is more than this machine and no one is named.
+void Relay::warn_open_ingest() {
+  const std::string &host = options_.ingest_host;
+  const bool loopback = host == "127.0.0.1" || host == "::1" || host == "localhost";
+  if (loopback || !options_.allowed_senders.empty() || !options_.ingest_tls_ca.empty()) return;
+  for (const auto &camera : cameras_) {
+    if (camera.edge()) continue;
+    g_printerr("%s: warning: camera port %d listens on %s with no --allowed-senders: anyone who reaches it can "
+               "send frames to every viewer (--ingest-host 127.0.0.1, --allowed-senders or --ingest-tls-ca)\n",
+               kProgram, read_port(camera.ingest, "current-port"), host.c_str());
+  }
 }
 
 // One camera's start-up lines: where it sends, and where its viewers watch.

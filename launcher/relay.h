@@ -54,6 +54,7 @@ class Relay {
   Failure take_bus_error(GstElement *pipeline);
   std::string describe_error(GstMessage *message);
   void print_addresses(const CameraRelay &camera);
+  void warn_open_ingest();
   std::string status_of(CameraRelay &camera, double seconds);
   void print_status();
   void finish_stream(GstBus *bus);

@@ -366,6 +366,26 @@ test('bad arguments: one line, then the usage, exit 2', () => {
   }
 });
 
+test('an ingest open beyond loopback is warned about; --allowed-senders refuses other cameras', async () => {
+  const open = await launch(['--status-interval=0', '0', '0', 'open']).ready();
+  await waitFor('the warning', () => /^imagestream-launch: warning: camera port \d+ listens on 0\.0\.0\.0 with no --allowed-senders/m
+    .test(open.stderr));
+  const local = await launch(['--status-interval=0', '--ingest-host', '127.0.0.1', '0', '0', 'local']).ready();
+  const listed = await launch(['--status-interval=0', '--allowed-senders', '127.0.0.2/32,::1', '0', '0', 'listed'])
+    .ready();
+  for (const l of [local, listed]) assert.doesNotMatch(l.stderr, /no --allowed-senders/);
+  // This test's camera sends from 127.0.0.1, which the list does not name.
+  const viewer = await connectViewer(listed.streamUrl);
+  await sendBurst(listed.ingestPort, jpegFrames(3));
+  await waitFor('the refusal', () =>
+    new RegExp(`^${TIME} imagestream-launch: warning: Refused sender 127\\.0\\.0\\.1:\\d+: not in allowed-senders`, 'm')
+      .test(listed.stderr));
+  assert.equal(viewer.messages.length, 0);
+  assert.doesNotMatch(listed.stdout, /camera connected/);
+  viewer.close();
+  for (const l of [open, local, listed]) assert.equal((await l.stop()).code, 0, l.stderr);
+});
+
 test('the launcher raises its soft file descriptor limit to the hard one', async () => {
   // Started with a low soft limit, as many systems start services.
   const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))[1];
