@@ -16,9 +16,9 @@
  * Several websocketsinks in one process with the same #websocketsink:host and
  * #websocketsink:port share one server, each serving its own
  * #websocketsink:path (as RTSP servers serve mount points). The port's
- * settings, #websocketsink:tls-certificate, #websocketsink:tls-key and
- * #websocketsink:request-timeout, must then be the same for all of them;
- * every other setting is the stream's own.
+ * settings (#websocketsink:tls-certificate, #websocketsink:tls-key and the
+ * limits on connections that are not viewers) must then be the same for all
+ * of them; every other setting is the stream's own.
  *
  * Every viewer has its own small queue and the newest frame wins: a viewer
  * that falls behind (more waiting than #websocketsink:max-queued-frames,
@@ -42,6 +42,18 @@
  * viewer), `<path>/stats.json` and `<path>/metrics` (Prometheus text). Each
  * can be switched off: #websocketsink:enable-snapshot,
  * #websocketsink:enable-mjpeg, #websocketsink:enable-stats.
+ *
+ * Connections that are not viewers yet are bounded before any secret is
+ * checked: #websocketsink:max-pending-connections in all and
+ * #websocketsink:max-pending-per-address from one address (past those they
+ * are closed at once), #websocketsink:request-timeout for a request to be
+ * read and answered, and under TLS #websocketsink:tls-handshake-timeout per
+ * step, #websocketsink:max-tls-handshakes and
+ * #websocketsink:max-tls-handshakes-per-address (a handshake starts only once
+ * the client's whole ClientHello is in). Near the open files limit new
+ * viewers get 503 instead of the server running into EMFILE; a failing
+ * accept() rests the listener 200 ms; repeated warnings are summed up once a
+ * second. The counts are in #websocketsink:stats.
  *
  * Viewers are visible through the #websocketsink::viewer-added and
  * #websocketsink::viewer-removed signals, and per viewer through the
@@ -96,7 +108,12 @@ GST_DEBUG_CATEGORY(websocketsink_debug);
 #define DEFAULT_MAX_QUEUED_TIME 50
 #define DEFAULT_WRITE_INTERVAL 1000
 #define DEFAULT_VIEWER_TIMEOUT 10
-#define DEFAULT_REQUEST_TIMEOUT 10
+#define DEFAULT_REQUEST_TIMEOUT 5
+#define DEFAULT_MAX_PENDING_CONNECTIONS 256
+#define DEFAULT_MAX_PENDING_PER_ADDRESS 32
+#define DEFAULT_TLS_HANDSHAKE_TIMEOUT 5
+#define DEFAULT_MAX_TLS_HANDSHAKES 8
+#define DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS 2
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024)
 #define DEFAULT_ENABLE_SNAPSHOT TRUE
 #define DEFAULT_ENABLE_MJPEG TRUE
@@ -116,6 +133,11 @@ enum {
   PROP_TLS_CERTIFICATE,
   PROP_TLS_KEY,
   PROP_REQUEST_TIMEOUT,
+  PROP_MAX_PENDING_CONNECTIONS,
+  PROP_MAX_PENDING_PER_ADDRESS,
+  PROP_TLS_HANDSHAKE_TIMEOUT,
+  PROP_MAX_TLS_HANDSHAKES,
+  PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
   PROP_MAX_QUEUED_FRAMES,
   PROP_MAX_QUEUED_BYTES,
   PROP_MAX_QUEUED_TIME,
@@ -151,7 +173,9 @@ struct Settings {
   int port = DEFAULT_PORT;
   std::string tls_certificate;
   std::string tls_key;
-  guint request_timeout = DEFAULT_REQUEST_TIMEOUT;
+  imagestream::ConnectionLimits limits{DEFAULT_MAX_PENDING_CONNECTIONS, DEFAULT_MAX_PENDING_PER_ADDRESS,
+                                       DEFAULT_REQUEST_TIMEOUT,         DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+                                       DEFAULT_MAX_TLS_HANDSHAKES,      DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS};
   // The stream's.
   std::string path = DEFAULT_PATH;
   std::string document_root;
@@ -278,7 +302,7 @@ static bool open_stream(GstWebsocketSink *self) {
   }
   std::string error;
   SinkState &st = self->state;
-  st.server = Server::acquire({s.host, s.port, s.tls_certificate, s.tls_key, s.request_timeout}, error);
+  st.server = Server::acquire({s.host, s.port, s.tls_certificate, s.tls_key, s.limits}, error);
   if (!st.server) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE, ("%s", error.c_str()), (nullptr));
     return false;
@@ -393,6 +417,11 @@ static GstStructure *make_stats(GstWebsocketSink *self, bool per_viewer) {
       "frames-sent", G_TYPE_UINT64, t.frames_sent, "frames-dropped", G_TYPE_UINT64, t.frames_dropped, "bytes-sent",
       G_TYPE_UINT64, t.bytes_sent, "viewers-total", G_TYPE_UINT64, f.viewers_total, "viewers-refused",
       G_TYPE_UINT64, f.viewers_refused, nullptr);
+  // The port's, shared by the sinks on it: 0 until it was served.
+  const auto port = self->state.stream->port_counters();
+  gst_structure_set(s, "connections-refused", G_TYPE_UINT64, port ? port->connections_refused.load() : 0,
+                    "connections-timed-out", G_TYPE_UINT64, port ? port->connections_timed_out.load() : 0,
+                    "accept-errors", G_TYPE_UINT64, port ? port->accept_errors.load() : 0, nullptr);
   if (!per_viewer) return s;
   GValue array = G_VALUE_INIT;
   g_value_init(&array, GST_TYPE_ARRAY);
@@ -449,7 +478,22 @@ static void gst_websocket_sink_set_property(GObject *object, guint id, const GVa
       set_string(s.tls_key, value, "");
       break;
     case PROP_REQUEST_TIMEOUT:
-      s.request_timeout = g_value_get_uint(value);
+      s.limits.request_timeout_s = g_value_get_uint(value);
+      break;
+    case PROP_MAX_PENDING_CONNECTIONS:
+      s.limits.max_pending = g_value_get_uint(value);
+      break;
+    case PROP_MAX_PENDING_PER_ADDRESS:
+      s.limits.max_pending_per_address = g_value_get_uint(value);
+      break;
+    case PROP_TLS_HANDSHAKE_TIMEOUT:
+      s.limits.handshake_timeout_s = g_value_get_uint(value);
+      break;
+    case PROP_MAX_TLS_HANDSHAKES:
+      s.limits.max_handshakes = g_value_get_uint(value);
+      break;
+    case PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS:
+      s.limits.max_handshakes_per_address = g_value_get_uint(value);
       break;
     case PROP_MAX_VIEWERS:
       ss.max_viewers = g_value_get_uint(value);
@@ -552,7 +596,22 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       optional_string(s.tls_key);
       break;
     case PROP_REQUEST_TIMEOUT:
-      g_value_set_uint(value, s.request_timeout);
+      g_value_set_uint(value, s.limits.request_timeout_s);
+      break;
+    case PROP_MAX_PENDING_CONNECTIONS:
+      g_value_set_uint(value, s.limits.max_pending);
+      break;
+    case PROP_MAX_PENDING_PER_ADDRESS:
+      g_value_set_uint(value, s.limits.max_pending_per_address);
+      break;
+    case PROP_TLS_HANDSHAKE_TIMEOUT:
+      g_value_set_uint(value, s.limits.handshake_timeout_s);
+      break;
+    case PROP_MAX_TLS_HANDSHAKES:
+      g_value_set_uint(value, s.limits.max_handshakes);
+      break;
+    case PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS:
+      g_value_set_uint(value, s.limits.max_handshakes_per_address);
       break;
     case PROP_MAX_VIEWERS:
       g_value_set_uint(value, ss.max_viewers);
@@ -648,9 +707,38 @@ static void install_properties(GObjectClass *gobject_class) {
                                         nullptr, rw_ready));
   add(PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout",
-                        "Seconds a connection may take to send a plain HTTP request and take its answer (0 = no "
+                        "Seconds a connection may take to send a plain HTTP request and take its answer, counted "
+                        "from accept (under TLS from the end of the handshake); past that it is closed (0 = no "
                         "limit). Per port",
                         0, G_MAXUINT, DEFAULT_REQUEST_TIMEOUT, rw_ready));
+  add(PROP_MAX_PENDING_CONNECTIONS,
+      g_param_spec_uint("max-pending-connections", "Max pending connections",
+                        "Connections that are not viewers (handshaking, sending a request, being answered) at once; "
+                        "further ones are closed at once and counted in stats' connections-refused (0 = no limit). "
+                        "Per port",
+                        0, G_MAXUINT, DEFAULT_MAX_PENDING_CONNECTIONS, rw_ready));
+  add(PROP_MAX_PENDING_PER_ADDRESS,
+      g_param_spec_uint("max-pending-per-address", "Max pending connections per address",
+                        "Connections that are not viewers from one IPv4 address or IPv6 /64 at once; further ones "
+                        "are closed at once (0 = no limit). Per port",
+                        0, G_MAXUINT, DEFAULT_MAX_PENDING_PER_ADDRESS, rw_ready));
+  add(PROP_TLS_HANDSHAKE_TIMEOUT,
+      g_param_spec_uint("tls-handshake-timeout", "TLS handshake timeout",
+                        "Seconds for each step of a TLS connection before it is a session: its whole ClientHello "
+                        "to arrive, a handshake slot to free, the handshake; past that it is closed (0 = no limit). "
+                        "Per port",
+                        0, G_MAXUINT, DEFAULT_TLS_HANDSHAKE_TIMEOUT, rw_ready));
+  add(PROP_MAX_TLS_HANDSHAKES,
+      g_param_spec_uint("max-tls-handshakes", "Max TLS handshakes",
+                        "TLS handshakes running at once; glib-networking runs each on a thread of GLib's shared "
+                        "pool (10 threads, growing slowly), which waits for the client. Further connections wait "
+                        "for a slot; a handshake starts only once the client's ClientHello has arrived whole (0 = "
+                        "no limit). Per port",
+                        0, G_MAXUINT, DEFAULT_MAX_TLS_HANDSHAKES, rw_ready));
+  add(PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
+      g_param_spec_uint("max-tls-handshakes-per-address", "Max TLS handshakes per address",
+                        "TLS handshakes running at once for one IPv4 address or IPv6 /64 (0 = no limit). Per port",
+                        0, G_MAXUINT, DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS, rw_ready));
 
   // The stream's.
   add(PROP_PATH, g_param_spec_string("path", "Path",
@@ -749,7 +837,11 @@ static void install_properties(GObjectClass *gobject_class) {
                                            ro));
   add(PROP_STATS, g_param_spec_boxed("stats", "Statistics",
                                      "num-viewers, frames-in, frames-sent, frames-dropped, bytes-sent, viewers-total, "
-                                     "viewers-refused",
+                                     "viewers-refused, and the port's (shared by the sinks on it) "
+                                     "connections-refused (closed at once over max-pending-connections, "
+                                     "max-pending-per-address or the file descriptor reserve), "
+                                     "connections-timed-out (cut off at request-timeout or tls-handshake-timeout) "
+                                     "and accept-errors",
                                      GST_TYPE_STRUCTURE, ro));
 }
 
@@ -791,7 +883,8 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
   /**
    * GstWebsocketSink::viewer-refused:
    * @address: "host:port" of the client
-   * @reason: why: "origin not allowed", "max-viewers reached" or "stopping"
+   * @reason: why: "origin not allowed", "max-viewers reached", "too many open
+   *   files" (fewer descriptors left than the reserve) or "stopping"
    *
    * A WebSocket upgrade or MJPEG request was refused; it never became a
    * viewer. Emitted from the server thread.

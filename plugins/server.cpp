@@ -20,6 +20,12 @@ constexpr guint kTickMs = 200;
 // burst of viewers (a page reloaded by a thousand clients) must not overflow
 // the SYN queue and wait for TCP's 1 s retries.
 constexpr int kListenBacklog = 1024;
+// Connections taken per wake-up of a listener: a flood of them must leave
+// the viewers' reads and writes their turn.
+constexpr int kAcceptsPerWakeup = 64;
+// How long a listener rests after accept() failed for want of descriptors
+// or memory: failing again at once would only spin this thread.
+constexpr guint kAcceptPauseMs = 200;
 
 // The servers of this process, by "host:port" (the port as listened on).
 struct Registry {
@@ -41,7 +47,13 @@ std::string port_key(const std::string &host, int port) { return host + ":" + st
 const char *port_mismatch(const PortConfig &a, const PortConfig &b) {
   if (a.tls_certificate != b.tls_certificate) return "tls-certificate";
   if (a.tls_key != b.tls_key) return "tls-key";
-  if (a.request_timeout != b.request_timeout) return "request-timeout";
+  const ConnectionLimits &x = a.limits, &y = b.limits;
+  if (x.request_timeout_s != y.request_timeout_s) return "request-timeout";
+  if (x.max_pending != y.max_pending) return "max-pending-connections";
+  if (x.max_pending_per_address != y.max_pending_per_address) return "max-pending-per-address";
+  if (x.handshake_timeout_s != y.handshake_timeout_s) return "tls-handshake-timeout";
+  if (x.max_handshakes != y.max_handshakes) return "max-tls-handshakes";
+  if (x.max_handshakes_per_address != y.max_handshakes_per_address) return "max-tls-handshakes-per-address";
   return nullptr;
 }
 
@@ -192,6 +204,17 @@ bool Server::mount(const std::shared_ptr<Stream> &stream, std::string &error) {
     }
     mounts_.push_back(stream);
   }
+  stream->set_port_counters(counters_);
+  const unsigned max_viewers = stream->settings().max_viewers;
+  FdBudget fds;
+  const size_t room = fds.available();
+  if (max_viewers && max_viewers + fds.viewer_reserve() > room)
+    GST_WARNING_OBJECT(stream->log_object(),
+                       "max-viewers %u is more than this process can open: the open files limit is %zu and %zu are "
+                       "free, of which %zu stay reserved, so viewers past about %zu get 503 (too many open files); "
+                       "raise the limit (ulimit -n, systemd LimitNOFILE=)",
+                       max_viewers, fds.limit(), room, fds.viewer_reserve(),
+                       room > fds.viewer_reserve() ? room - fds.viewer_reserve() : 0);
   run_on_thread([this, &stream] {
     stream->attach(context_.get());
     served_.push_back(stream);
@@ -236,11 +259,12 @@ void Server::run() {
   start_cond_.notify_one();
 
   if (ok) g_main_loop_run(loop_.get());
-  if (soup_) soup_server_disconnect(soup_.get());
-  listeners_.clear();
-  connections_.clear();
-  soup_.reset();
   tick_source_.reset();
+  listeners_.clear();
+  if (pending_) pending_->close_all();
+  if (soup_) soup_server_disconnect(soup_.get());
+  pending_.reset();
+  soup_.reset();
   // Let the closed connections' pending callbacks run and free them here.
   while (g_main_context_iteration(context_.get(), FALSE)) {
   }
@@ -273,72 +297,75 @@ bool Server::listen(std::string &error) {
   Listeners listening;
   error = listen_tcp(config_.host, config_.port, kListenBacklog, listening);
   if (!error.empty()) return false;
-  for (auto &socket : listening.sockets) {
-    SourcePtr source(g_socket_create_source(socket.get(), G_IO_IN, nullptr));
-    g_source_set_callback(source.get(), G_SOURCE_FUNC(+[](GSocket *listener, GIOCondition, gpointer self) -> gboolean {
-                            static_cast<Server *>(self)->accept_connections(listener);
-                            return G_SOURCE_CONTINUE;
-                          }),
-                          this, nullptr);
-    g_source_attach(source.get(), context_.get());
-    listeners_.push_back({std::move(socket), std::move(source)});
-  }
   port_ = listening.port;
+  pending_ = std::make_unique<PendingConnections>(
+      context_.get(), config_.limits, certificate_.get(), counters_, port_,
+      [this](GIOStream *stream, GSocket *socket) {
+        GObjectPtr<GSocketAddress> local(g_socket_get_local_address(socket, nullptr));
+        GObjectPtr<GSocketAddress> remote(g_socket_get_remote_address(socket, nullptr));
+        if (!local || !remote) return false;  // already gone
+        ErrorPtr err;
+        if (!soup_server_accept_iostream(soup_.get(), stream, local.get(), remote.get(), out(err))) {
+          GST_DEBUG("connection lost before it was served: %s", err->message);
+          return false;
+        }
+        return true;
+      });
+  listeners_.reserve(listening.sockets.size());
+  for (auto &socket : listening.sockets) {
+    listeners_.push_back({this, std::move(socket), nullptr, nullptr});
+    watch(listeners_.back());
+  }
   GST_INFO("listening on %s port %d (%s)", config_.host.c_str(), port_.load(), tls() ? "https/wss" : "http/ws");
   return true;
 }
 
-void Server::accept_connections(GSocket *listener) {
-  const int64_t timeout = int64_t{config_.request_timeout} * G_USEC_PER_SEC;
-  for (;;) {
+void Server::watch(Listener &listener) {
+  listener.resume.reset();
+  listener.source.reset(g_socket_create_source(listener.socket.get(), G_IO_IN, nullptr));
+  g_source_set_callback(listener.source.get(), G_SOURCE_FUNC(+[](GSocket *, GIOCondition, gpointer l) -> gboolean {
+                          auto *self = static_cast<Listener *>(l);
+                          self->server->accept_connections(*self);
+                          return G_SOURCE_CONTINUE;
+                        }),
+                        &listener, nullptr);
+  g_source_attach(listener.source.get(), context_.get());
+}
+
+void Server::pause(Listener &listener) {
+  listener.source.reset();
+  listener.resume.reset(g_timeout_source_new(kAcceptPauseMs));
+  g_source_set_callback(
+      listener.resume.get(),
+      [](gpointer l) -> gboolean {
+        auto *self = static_cast<Listener *>(l);
+        self->server->watch(*self);  // destroys this source
+        return G_SOURCE_REMOVE;
+      },
+      &listener, nullptr);
+  g_source_attach(listener.resume.get(), context_.get());
+}
+
+void Server::accept_connections(Listener &listener) {
+  for (int i = 0; i < kAcceptsPerWakeup; i++) {
     ErrorPtr err;
-    GObjectPtr<GSocket> socket(g_socket_accept(listener, nullptr, out(err)));
+    GObjectPtr<GSocket> socket(g_socket_accept(listener.socket.get(), nullptr, out(err)));
     if (!socket) {
-      if (!g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        GST_WARNING("accept failed: %s", err->message);
+      if (g_error_matches(err.get(), G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) return;
+      counters_->accept_errors++;
+      if (accept_warnings_.admit(g_get_monotonic_time()))
+        GST_WARNING("port %d: cannot accept connections: %s; trying again every %u ms (failures are summed up "
+                    "once a second)",
+                    port_.load(), err->message, kAcceptPauseMs);
+      pause(listener);  // the listener's source is gone: leave at once
       return;
     }
-    GObjectPtr<GIOStream> stream(G_IO_STREAM(g_socket_connection_factory_create_connection(socket.get())));
-    if (certificate_) {
-      GIOStream *tls = g_tls_server_connection_new(stream.get(), certificate_.get(), out(err));
-      if (!tls) {
-        GST_WARNING("TLS connection failed: %s", err->message);
-        continue;
-      }
-      stream.reset(tls);
-    }
-    GObjectPtr<GSocketAddress> local(g_socket_get_local_address(socket.get(), nullptr));
-    GObjectPtr<GSocketAddress> remote(g_socket_get_remote_address(socket.get(), nullptr));
-    if (!local || !remote) continue;  // already gone
-    // Tracked first: libsoup may serve a request that is already there, and
-    // hand the connection to a viewer, before accept_iostream() returns.
-    const int64_t deadline = timeout ? g_get_monotonic_time() + timeout : G_MAXINT64;
-    connections_.push_back({GObjectPtr<GSocket>(G_SOCKET(g_object_ref(socket.get()))), deadline});
-    if (!soup_server_accept_iostream(soup_.get(), stream.get(), local.get(), remote.get(), out(err))) {
-      GST_DEBUG("connection lost before it was served: %s", err->message);
-      g_socket_close(socket.get(), nullptr);  // forgotten at the next tick
-    }
+    pending_->add(std::move(socket));
   }
 }
 
-// Ends connections that are not viewers and outlived their deadline, and
-// forgets those that libsoup has closed.
-void Server::expire_connections(int64_t now) {
-  auto gone = std::remove_if(connections_.begin(), connections_.end(), [now](const Connection &c) {
-    if (g_socket_is_closed(c.socket.get())) return true;
-    if (now <= c.deadline) return false;
-    g_socket_shutdown(c.socket.get(), TRUE, TRUE, nullptr);  // libsoup sees the end and closes it
-    return true;
-  });
-  connections_.erase(gone, connections_.end());
-}
-
 // A viewer now: its own timeout applies, not the request's.
-void Server::forget_connection(GSocket *socket) {
-  connections_.erase(std::remove_if(connections_.begin(), connections_.end(),
-                                    [socket](const Connection &c) { return c.socket.get() == socket; }),
-                     connections_.end());
-}
+void Server::forget_connection(GSocket *socket) { pending_->forget(socket); }
 
 // A stream's own path wins over a resource under another stream's path
 // (/cam/jpeg may be a stream of its own beside /cam), and a deeper path over
@@ -442,6 +469,10 @@ const char *Server::refusal(Stream &stream, SoupServerMessage *msg, guint *statu
     return "origin not allowed";
   }
   if (settings.max_viewers && stream.viewers_and_pending() >= settings.max_viewers) return "max-viewers reached";
+  // Refused with 503 while the process can still answer, rather than hitting
+  // EMFILE with the next connection (the reserve is FdBudget's).
+  FdBudget &fds = pending_->fds();
+  if (fds.available() < fds.viewer_reserve()) return "too many open files";
   return nullptr;
 }
 
@@ -538,7 +569,11 @@ void Server::take_connection(SoupServerMessage *msg, ViewerKind kind) {
 // A tick does not change served_: only mount and unmount do.
 void Server::tick() {
   const int64_t now = g_get_monotonic_time();
-  expire_connections(now);
+  pending_->tick(now);
+  if (const uint64_t n = accept_warnings_.take_due(now))
+    GST_WARNING("port %d: accept() failed %" G_GUINT64_FORMAT " more times in the last second (%" G_GUINT64_FORMAT
+                " since the start)",
+                port_.load(), n, counters_->accept_errors.load());
   for (auto &s : served_) s->tick(now);
 }
 

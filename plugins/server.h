@@ -1,6 +1,8 @@
-// One web port's server: the thread that runs libsoup, the listeners, TLS,
-// the connections that are not viewers yet, routing a request to the stream
-// whose path it names, and admission (who may become a viewer). Every
+// One web port's server: the thread that runs libsoup, the listeners (which
+// rest a moment when accept() fails), the connections that are not viewers
+// yet (PendingConnections: caps, deadlines, TLS handshakes), routing a
+// request to the stream whose path it names, and admission (who may become a
+// viewer). Every
 // websocketsink with the same host and port in a process shares one Server,
 // as RTSP servers share a port between mount points; each sink mounts its
 // Stream at its path.
@@ -22,7 +24,9 @@
 #include <vector>
 
 #include "glibptr.h"
+#include "pendingconnections.h"
 #include "stream.h"
+#include "warningthrottle.h"
 
 namespace imagestream {
 
@@ -33,7 +37,7 @@ struct PortConfig {
   int port = 0;
   std::string tls_certificate;  // PEM file; empty = plain http/ws
   std::string tls_key;          // PEM file; empty = in the certificate file
-  unsigned request_timeout = 0;  // seconds a plain HTTP request may take; 0 = no limit
+  ConnectionLimits limits;      // connections that are not viewers
 };
 
 class Server {
@@ -49,6 +53,8 @@ class Server {
 
   int port() const { return port_; }
   bool tls() const { return certificate_ != nullptr; }
+  // What the port refused or cut off; any thread.
+  std::shared_ptr<const PortCounters> counters() const { return counters_; }
   // Serves `stream` at its path from now on; false (with `error`) when
   // another stream of this port has that path.
   bool mount(const std::shared_ptr<Stream> &stream, std::string &error);
@@ -70,8 +76,12 @@ class Server {
   void run();
   bool listen(std::string &error);
 
-  void accept_connections(GSocket *listener);
-  void expire_connections(int64_t now_us);
+  struct Listener;
+  void accept_connections(Listener &listener);
+  // After an accept() error other than EAGAIN (EMFILE, ENFILE, ENOBUFS):
+  // its listener rests a while instead of failing again at once.
+  void pause(Listener &listener);
+  void watch(Listener &listener);
   void forget_connection(GSocket *socket);
   void request(SoupServerMessage *msg, const char *path);
   // The stream a request path names, and what it names of it.
@@ -88,6 +98,7 @@ class Server {
 
   const PortConfig config_;
   const GObjectPtr<GTlsCertificate> certificate_;
+  const std::shared_ptr<PortCounters> counters_ = std::make_shared<PortCounters>();
   std::thread thread_;
   std::atomic<int> port_{0};
 
@@ -108,19 +119,18 @@ class Server {
   SourcePtr tick_source_;
   std::vector<std::shared_ptr<Stream>> served_;
   struct Listener {
+    Server *server;
     GObjectPtr<GSocket> socket;
-    SourcePtr source;
+    SourcePtr source;  // accepts; none while it rests
+    SourcePtr resume;  // ends the rest
   };
+  // Built once in listen(): the sources point at its elements.
   std::vector<Listener> listeners_;
-  // Connections accepted that are not viewers (yet), and when they must be
-  // done: libsoup 3.2 has no timeout of its own, so a client sending half a
-  // request, or never reading its answer, would keep its connection. Every
-  // plain HTTP answer closes its connection, so this is per request.
-  struct Connection {
-    GObjectPtr<GSocket> socket;
-    int64_t deadline;
-  };
-  std::vector<Connection> connections_;
+  // Connections accepted that are not viewers (yet): libsoup 3.2 has no
+  // timeout of its own, so a client sending half a request, or never reading
+  // its answer, would keep its connection; see PendingConnections.
+  std::unique_ptr<PendingConnections> pending_;
+  WarningThrottle accept_warnings_{G_USEC_PER_SEC};
 };
 
 }  // namespace imagestream

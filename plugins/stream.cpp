@@ -202,8 +202,20 @@ void Stream::refuse(const std::string &address, const char *reason) {
     std::lock_guard<std::mutex> l(lock_);
     viewers_refused_++;
   }
-  GST_INFO_OBJECT(log_object_, "refused viewer %s: %s", address.c_str(), reason);
+  if (refusals_.admit(g_get_monotonic_time()))
+    GST_WARNING_OBJECT(log_object_, "refused viewer %s: %s (further refusals are summed up once a second)",
+                       address.c_str(), reason);
   events_.viewer_refused(address, reason);
+}
+
+void Stream::set_port_counters(std::shared_ptr<const PortCounters> counters) {
+  std::lock_guard<std::mutex> l(lock_);
+  port_counters_ = std::move(counters);
+}
+
+std::shared_ptr<const PortCounters> Stream::port_counters() {
+  std::lock_guard<std::mutex> l(lock_);
+  return port_counters_;
 }
 
 bool Stream::disconnect(const std::string &address) {
@@ -319,6 +331,8 @@ void Stream::service_scheduled() {
 
 void Stream::tick(int64_t now) {
   const int64_t timeout = int64_t{settings().viewer_timeout} * G_USEC_PER_SEC;
+  if (const uint64_t n = refusals_.take_due(now))
+    GST_WARNING_OBJECT(log_object_, "refused %" G_GUINT64_FORMAT " more viewers in the last second", n);
   if (now - fps_since_ >= kFpsWindowUs) {
     std::lock_guard<std::mutex> l(lock_);
     fps_in_ = static_cast<double>(frames_in_ - fps_frames_in_) * G_USEC_PER_SEC / (now - fps_since_);

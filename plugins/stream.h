@@ -23,10 +23,12 @@
 
 #include "glibptr.h"
 #include "paths.h"
+#include "pendingconnections.h"
 #include "statsformat.h"
 #include "videoformat.h"
 #include "viewer.h"
 #include "viewerqueue.h"
+#include "warningthrottle.h"
 
 namespace imagestream {
 
@@ -94,6 +96,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Closes the viewer at `address` ("host:port") from the server thread;
   // false when there is none.
   bool disconnect(const std::string &address);
+  // The counters of the port the stream is (or was last) served on; null
+  // before it was ever served.
+  void set_port_counters(std::shared_ptr<const PortCounters> counters);
+  std::shared_ptr<const PortCounters> port_counters();
 
   // --- the streaming thread ---
   // A frame; in a video stream `frame->delta` tells key from delta frames and
@@ -164,6 +170,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   double fps_in_ = 0;  // frames in per second over the last window, from the tick
   uint64_t viewers_total_ = 0;
   uint64_t viewers_refused_ = 0;
+  std::shared_ptr<const PortCounters> port_counters_;
   SourcePtr wake_;  // created by attach(), destroyed by stop(): fires service_scheduled()
   int64_t wake_at_ = -1;  // when wake_ fires next (monotonic µs), -1 = not set
 
@@ -177,6 +184,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   int64_t fps_since_ = 0;  // window of fps_in_
   uint64_t fps_frames_in_ = 0;
   int64_t key_frame_asked_ = 0;  // monotonic µs of the last key_frame_wanted()
+  // Refused viewers: one warning, then a count once a second.
+  WarningThrottle refusals_{G_USEC_PER_SEC};
 
   void finish_stop();
   // A viewer asked to be written at `at`: fire the wake-up source then, unless it fires sooner.

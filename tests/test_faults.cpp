@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -248,6 +249,387 @@ void test_state_changes_under_traffic_succeed_and_leak_no_fds() {
     close(camera);
   }
   g_assert_cmpint(testutil::open_fds(), ==, fds);
+}
+
+// --- the web port against strangers: TLS, floods of connections, descriptors ---
+
+// A TCP connection to 127.0.0.1:port from `source`: every 127.x.y.z is this
+// host, so one test stands for clients at many addresses.
+int connect_from(const std::string &source, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  g_assert_cmpint(fd, >=, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  g_assert_cmpint(inet_pton(AF_INET, source.c_str(), &from.sin_addr), ==, 1);
+  g_assert_cmpint(bind(fd, reinterpret_cast<sockaddr *>(&from), sizeof from), ==, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr *>(&to), sizeof to) != 0)
+    g_error("connect from %s to port %d: %s", source.c_str(), port, g_strerror(errno));
+  return fd;
+}
+
+// The i-th address of the crowd: 127.0.1.1, 127.0.1.2, ...
+std::string crowd_address(int i) { return "127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250); }
+
+// The server closed (or reset) `fd` within `timeout_ms`; what it sent
+// before (a TLS server's first flight) is read and dropped.
+bool closed_by_server(int fd, int timeout_ms) {
+  const gint64 deadline = g_get_monotonic_time() + gint64{timeout_ms} * 1000;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int left = static_cast<int>(std::max<gint64>(0, (deadline - g_get_monotonic_time()) / 1000));
+    if (poll(&p, 1, left) <= 0) return false;
+    char buf[4096];
+    if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0) return true;
+  }
+}
+
+double cpu_seconds() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+guint64 stat_of(GstElement *sink, const char *field) {
+  GstStructure *stats = nullptr;
+  g_object_get(sink, "stats", &stats, nullptr);
+  guint64 v = 0;
+  g_assert_true(gst_structure_get_uint64(stats, field, &v));
+  gst_structure_free(stats);
+  return v;
+}
+
+// websocketsink's warnings while it lives (printed as usual too).
+class WarningLog {
+ public:
+  WarningLog() {
+    gst_debug_set_threshold_for_name("websocketsink", GST_LEVEL_WARNING);
+    gst_debug_add_log_function(&WarningLog::log, this, nullptr);
+  }
+  ~WarningLog() { gst_debug_remove_log_function_by_data(this); }
+  WarningLog(const WarningLog &) = delete;
+  WarningLog &operator=(const WarningLog &) = delete;
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> l(lock_);
+    return lines_;
+  }
+  // The sum of the first number after `prefix` in every line that has it.
+  uint64_t sum_after(const std::string &prefix) {
+    uint64_t sum = 0;
+    for (const auto &line : lines()) {
+      const size_t at = line.find(prefix);
+      if (at != std::string::npos) sum += g_ascii_strtoull(line.c_str() + at + prefix.size(), nullptr, 10);
+    }
+    return sum;
+  }
+  size_t count(const std::string &part) {
+    size_t n = 0;
+    for (const auto &line : lines()) n += line.find(part) != std::string::npos;
+    return n;
+  }
+
+ private:
+  static void log(GstDebugCategory *category, GstDebugLevel level, const gchar *, const gchar *, gint, GObject *,
+                  GstDebugMessage *message, gpointer self) {
+    if (level > GST_LEVEL_WARNING || strcmp(gst_debug_category_get_name(category), "websocketsink") != 0) return;
+    auto *w = static_cast<WarningLog *>(self);
+    std::lock_guard<std::mutex> l(w->lock_);
+    w->lines_.emplace_back(gst_debug_message_get(message));
+  }
+  std::mutex lock_;
+  std::vector<std::string> lines_;
+};
+
+// A self-signed certificate for the relay's https/wss, in a directory of its own.
+struct TestCertificate {
+  testutil::TempDir dir;
+  std::string cert, key;
+  bool made = testutil::make_certificate(dir.path, cert, key);
+  std::string props() const { return "tls-certificate=" + cert + " tls-key=" + key; }
+};
+
+// A TLS client session over `fd`, established, with no trust database (so
+// that what this process's memory shows is the relay's side), accepting any
+// certificate; nullptr if the handshake fails.
+GObjectPtr<GIOStream> tls_session(int fd) {
+  GObjectPtr<GSocket> socket(g_socket_new_from_fd(fd, nullptr));
+  GObjectPtr<GSocketConnection> tcp(g_socket_connection_factory_create_connection(socket.get()));
+  ErrorPtr err;
+  GObjectPtr<GIOStream> tls(static_cast<GIOStream *>(
+      g_initable_new(g_tls_backend_get_client_connection_type(g_tls_backend_get_default()), nullptr, out(err),
+                     "base-io-stream", tcp.get(), "database", static_cast<GTlsDatabase *>(nullptr), nullptr)));
+  g_assert_nonnull(tls);
+  g_signal_connect(tls.get(), "accept-certificate",
+                   G_CALLBACK(+[](GTlsConnection *, GTlsCertificate *, GTlsCertificateFlags) -> gboolean {
+                     return TRUE;
+                   }),
+                   nullptr);
+  if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls.get()), nullptr, out(err))) return nullptr;
+  return tls;
+}
+
+// The first record a GnuTLS client sends, its ClientHello: sent again on
+// connections that then go quiet, as a client stalled in its handshake.
+Bytes client_hello() {
+  int pair[2];
+  g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), ==, 0);
+  std::thread client([fd = pair[0]] {
+    GObjectPtr<GSocket> socket(g_socket_new_from_fd(fd, nullptr));
+    GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(socket.get()));
+    GObjectPtr<GIOStream> tls(g_tls_client_connection_new(G_IO_STREAM(stream.get()), nullptr, nullptr));
+    g_tls_connection_handshake(G_TLS_CONNECTION(tls.get()), nullptr, nullptr);  // fails: the other end closes
+    g_io_stream_close(tls.get(), nullptr, nullptr);
+  });
+  Bytes hello;
+  uint8_t buf[4096];
+  while (hello.size() < 5 || hello.size() < 5 + size_t((hello[3] << 8) | hello[4])) {
+    const ssize_t n = recv(pair[1], buf, sizeof buf, 0);
+    g_assert_cmpint(n, >, 0);
+    hello.insert(hello.end(), buf, buf + n);
+  }
+  close(pair[1]);
+  client.join();
+  g_assert_cmpuint(hello[0], ==, 0x16);  // a handshake record
+  return hello;
+}
+
+// glib-networking 2.74 with GnuTLS copies the system's CA store into every
+// TLS connection made with the default trust database: 3.8 MiB each, never
+// given back while the connection lives. The relay's connections have none.
+void test_established_tls_connections_cost_the_relay_kilobytes_each_not_megabytes() {
+  TestCertificate certificate;
+  if (!certificate.made) {
+    g_test_skip("openssl is needed to make a certificate");
+    return;
+  }
+  Relay relay(certificate.props() + " request-timeout=120 max-pending-connections=0 max-pending-per-address=0");
+  // What is made once per process (the TLS backend, the certificate's
+  // credentials, the pool's threads) goes into the baseline.
+  for (int i = 0; i < 5; i++) g_assert_nonnull(tls_session(testutil::tcp_connect(relay.web_port)));
+  const long before = testutil::rss_kib();
+  constexpr int kConnections = 200;
+  std::vector<GObjectPtr<GIOStream>> sessions;
+  for (int i = 0; i < kConnections; i++) {
+    sessions.push_back(tls_session(testutil::tcp_connect(relay.web_port)));
+    g_assert_nonnull(sessions.back());
+  }
+  const long per_connection = (testutil::rss_kib() - before) / kConnections;
+  g_test_message("resident memory per established idle TLS connection, both ends in this process: %ld KiB",
+                 per_connection);
+#if defined(__SANITIZE_ADDRESS__)
+  g_assert_cmpint(per_connection, <, 1024);
+#else
+  g_assert_cmpint(per_connection, <, 256);
+#endif
+  for (auto &s : sessions) g_io_stream_close(s.get(), nullptr, nullptr);
+}
+
+// A handshake holds a thread of GLib's pool (10 threads, growing slowly)
+// until it ends. Connections that send nothing or part of a ClientHello
+// hold none, and those stalled after a whole ClientHello hold at most
+// max-tls-handshakes-per-address each, max-tls-handshakes in all, until
+// tls-handshake-timeout: a new viewer's handshake takes no longer with 300
+// of them open, and when stalled handshakes take every slot it gets the
+// first that frees, at their deadline.
+void test_stalled_tls_handshakes_hold_up_a_new_viewer_at_most_until_their_deadline() {
+  TestCertificate certificate;
+  if (!certificate.made) {
+    g_test_skip("openssl is needed to make a certificate");
+    return;
+  }
+  const unsigned kDeadline = 3;
+  // Room for all of them (the pending cap is another test's).
+  Relay relay(certificate.props() + " max-pending-connections=400 tls-handshake-timeout=" + std::to_string(kDeadline));
+  const Bytes hello = client_hello();
+  auto time_a_new_viewer = [&] {
+    const gint64 t0 = g_get_monotonic_time();
+    WsClient viewer(WsClient::Transport::Tls);
+    g_assert_cmpint(viewer.upgrade(relay.web_port, relay.path), ==, 101);
+    return (g_get_monotonic_time() - t0) / 1e6;
+  };
+
+  const double alone = time_a_new_viewer();
+  g_test_message("a new wss viewer with no stalled handshakes: %.3f s", alone);
+
+  // 300 from 20 addresses (15 each, within max-pending-per-address): silent,
+  // 10 bytes of a ClientHello, or a whole one and then nothing; the whole
+  // ones from 3 addresses, 2 handshakes each at most (the default
+  // max-tls-handshakes-per-address): 6 of the 8 slots.
+  std::vector<int> stalled;
+  for (int a = 0; a < 20; a++) {
+    for (int j = 0; j < 15; j++) {
+      const int fd = connect_from(crowd_address(a), relay.web_port);
+      if (a < 3 && j < 5)
+        testutil::send_all(fd, hello.data(), hello.size());
+      else if (j % 2)
+        testutil::send_all(fd, hello.data(), 10);
+      stalled.push_back(fd);
+    }
+  }
+  const double alongside = time_a_new_viewer();
+  g_test_message("a new wss viewer with 300 stalled handshakes open: %.3f s", alongside);
+  g_assert_cmpfloat(alongside, <, alone + 1.0);
+  // And they are cut off at their deadline, not at request-timeout or never.
+  for (int fd : stalled) {
+    g_assert_true(closed_by_server(fd, (2 * kDeadline + 2) * 1000));  // a step each: a queued one waits one out
+    close(fd);
+  }
+  stalled.clear();
+
+  // Whole ClientHellos from 8 addresses, 4 each: every slot taken, and more waiting.
+  for (int a = 0; a < 8; a++) {
+    for (int j = 0; j < 4; j++) {
+      const int fd = connect_from(crowd_address(100 + a), relay.web_port);
+      testutil::send_all(fd, hello.data(), hello.size());
+      stalled.push_back(fd);
+    }
+  }
+  const double behind = time_a_new_viewer();
+  g_test_message("a new wss viewer with every handshake slot stalled: %.3f s (tls-handshake-timeout %u s)", behind,
+                 kDeadline);
+  g_assert_cmpfloat(behind, <, kDeadline + 1.5);
+  for (int fd : stalled) close(fd);
+  g_assert_cmpuint(stat_of(relay.sink, "connections-timed-out"), >=, 300);
+}
+
+// Connections that are not viewers are capped per address and in total:
+// past max-pending-per-address (32) or max-pending-connections (256) they
+// are closed at once and counted, with one warning line and a count per
+// second, not one line each; the ones waiting go at request-timeout (5 s).
+void test_connections_over_the_pending_caps_are_closed_at_once_counted_and_logged_once_a_second() {
+  Relay relay(kSinkProps);
+  g_assert_cmpuint(testutil::get_uint(relay.sink, "request-timeout"), ==, 5);
+  WarningLog log;
+  std::vector<int> waiting;
+  for (int i = 0; i < 40; i++) waiting.push_back(connect_from("127.0.0.2", relay.web_port));
+  for (int i = 0; i < 40; i++) {
+    const bool closed = closed_by_server(waiting[i], i < 32 ? 0 : 2000);
+    if (closed != (i >= 32)) g_error("connection %d from one address %s", i, closed ? "closed" : "kept");
+  }
+  g_assert_cmpuint(stat_of(relay.sink, "connections-refused"), ==, 8);
+  g_assert_cmpint(relay.get(relay.path).status, ==, 200);  // other addresses are served meanwhile
+
+  // 300 more from 30 addresses: 256 wait in all (the first 32 among them).
+  const gint64 flood_start = g_get_monotonic_time();
+  for (int i = 0; i < 300; i++) waiting.push_back(connect_from(crowd_address(i % 30), relay.web_port));
+  g_assert_true(testutil::wait_until([&] { return stat_of(relay.sink, "connections-refused") == 8 + 76; }, 5000));
+  g_assert_cmpint(relay.get(relay.path).status, ==, 0);  // no room for anyone now
+  // One line for the first, and the other 84 in lines once a second.
+  g_assert_true(testutil::wait_until([&] { return log.sum_after("refused ") == 84; }, 3000));
+  const double seconds = (g_get_monotonic_time() - flood_start) / 1e6;
+  const size_t lines = log.lines().size();
+  g_test_message("%zu warning lines for 85 refused connections", lines);
+  g_assert_cmpuint(lines, <=, 2 + 2 * static_cast<size_t>(seconds + 1));
+
+  // Those waiting, and sending nothing, go at request-timeout.
+  for (int fd : waiting) {
+    g_assert_true(closed_by_server(fd, 8000));
+    close(fd);
+  }
+  g_assert_cmpint(relay.get(relay.path).status, ==, 200);
+  g_assert_cmpuint(stat_of(relay.sink, "connections-timed-out"), >=, 256);
+}
+
+// With no file descriptor left, accept() fails at once for as long as a
+// connection waits in the backlog. The listener rests 200 ms after each
+// failure: the server thread does not spin, the log gets a line a second,
+// the viewer already connected keeps getting frames, and new ones are
+// served once descriptors are free again.
+void test_running_out_of_file_descriptors_neither_spins_the_server_nor_floods_the_log() {
+  Relay relay(std::string(kSinkProps) + " max-pending-connections=0 max-pending-per-address=0 request-timeout=30");
+  relay.start_camera();
+  WsClient viewer;
+  g_assert_cmpint(viewer.upgrade(relay.web_port, relay.path), ==, 101);
+  Bytes frame;
+  g_assert_true(viewer.read_data(frame));
+  // A process of its own connects once this one has no descriptor left (its
+  // table is filled with copies of /dev/null, which nothing here closes): its
+  // connections wait in the relay's backlog, where accept() cannot take them.
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(relay.web_port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int go[2];
+  g_assert_cmpint(pipe(go), ==, 0);
+  const pid_t child = fork();
+  g_assert_cmpint(child, >=, 0);
+  if (child == 0) {  // only async-signal-safe calls from here on
+    close(go[1]);
+    char byte;
+    if (read(go[0], &byte, 1) == 1) {
+      for (int i = 0; i < 4; i++) {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0) connect(fd, reinterpret_cast<const sockaddr *>(&to), sizeof to);
+      }
+    }
+    while (read(go[0], &byte, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(go[0]);
+  const int null = open("/dev/null", O_RDONLY);
+  g_assert_cmpint(null, >=, 0);
+  const int baseline = testutil::open_fds();
+  rlimit saved{};
+  g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+  rlimit low = saved;
+  low.rlim_cur = baseline + 300;
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+  WarningLog log;
+  std::vector<int> taken;
+  for (int fd; (fd = dup(null)) >= 0;) taken.push_back(fd);
+  g_assert_cmpint(errno, ==, EMFILE);
+  g_assert_cmpint(write(go[1], "x", 1), ==, 1);
+  g_assert_true(testutil::wait_until([&] { return stat_of(relay.sink, "accept-errors") > 0; }));
+  // The property is that the process stays nearly idle: measured over a window.
+  const guint64 errors_before = stat_of(relay.sink, "accept-errors");
+  const double cpu0 = cpu_seconds();
+  const gint64 t0 = g_get_monotonic_time();
+  size_t frames = 0;
+  while (g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC)
+    if (viewer.read_data(frame, 100)) frames++;
+  const double wall = (g_get_monotonic_time() - t0) / 1e6;
+  const double cpu = cpu_seconds() - cpu0;
+  const guint64 errors = stat_of(relay.sink, "accept-errors") - errors_before;
+  g_test_message("no descriptor left for %.1f s: %.2f s of CPU, %" G_GUINT64_FORMAT
+                 " failed accepts, %zu warning lines, %zu frames to the viewer",
+                 wall, cpu, errors, log.lines().size(), frames);
+  g_assert_cmpfloat(cpu, <, wall * 0.25);  // the camera and viewer go on meanwhile
+  g_assert_cmpuint(errors, <=, static_cast<guint64>(wall * 1000 / 200) + 2);
+  g_assert_cmpuint(log.lines().size(), <=, static_cast<size_t>(wall) + 3);
+  g_assert_cmpuint(frames, >, 10);
+
+  for (int fd : taken) close(fd);
+  close(null);
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+  close(go[1]);  // the other process ends, and its connections with it
+  int status = 0;
+  g_assert_cmpint(waitpid(child, &status, 0), ==, child);
+  const gint64 t1 = g_get_monotonic_time();
+  WsClient later;
+  g_assert_cmpint(later.upgrade(relay.web_port, relay.path), ==, 101);
+  g_assert_cmpfloat((g_get_monotonic_time() - t1) / 1e6, <, 1.0);
+}
+
+// A crowd refused by max-viewers: one warning line, then a count a second.
+void test_refused_viewers_are_logged_once_then_counted_once_a_second() {
+  Relay relay("max-viewers=1");
+  WarningLog log;
+  WsClient first;
+  g_assert_cmpint(first.upgrade(relay.web_port, relay.path), ==, 101);
+  const gint64 t0 = g_get_monotonic_time();
+  for (int i = 0; i < 200; i++) {
+    WsClient c;
+    g_assert_cmpint(c.upgrade(relay.web_port, relay.path), ==, 503);
+  }
+  // One line for the first, and the other 199 in lines once a second.
+  g_assert_true(testutil::wait_until([&] { return log.sum_after("refused ") == 199; }, 3000));
+  const double seconds = (g_get_monotonic_time() - t0) / 1e6;
+  g_assert_cmpuint(log.count("refused viewer"), ==, 1);
+  g_assert_cmpuint(log.lines().size(), <=, 2 + static_cast<size_t>(seconds));
 }
 
 // --- the ingest against strangers: trickles, partial frames, fd exhaustion ---
@@ -635,6 +1017,16 @@ int main(int argc, char **argv) {
                   test_hostile_viewers_cost_the_healthy_viewer_no_frame_and_leak_no_fds_or_memory);
   g_test_add_func("/faults/state-changes-under-traffic-succeed-and-leak-no-fds",
                   test_state_changes_under_traffic_succeed_and_leak_no_fds);
+  g_test_add_func("/faults/established-tls-connections-cost-the-relay-kilobytes-each-not-megabytes",
+                  test_established_tls_connections_cost_the_relay_kilobytes_each_not_megabytes);
+  g_test_add_func("/faults/stalled-tls-handshakes-hold-up-a-new-viewer-at-most-until-their-deadline",
+                  test_stalled_tls_handshakes_hold_up_a_new_viewer_at_most_until_their_deadline);
+  g_test_add_func("/faults/connections-over-the-pending-caps-are-closed-at-once-counted-and-logged-once-a-second",
+                  test_connections_over_the_pending_caps_are_closed_at_once_counted_and_logged_once_a_second);
+  g_test_add_func("/faults/running-out-of-file-descriptors-neither-spins-the-server-nor-floods-the-log",
+                  test_running_out_of_file_descriptors_neither_spins_the_server_nor_floods_the_log);
+  g_test_add_func("/faults/refused-viewers-are-logged-once-then-counted-once-a-second",
+                  test_refused_viewers_are_logged_once_then_counted_once_a_second);
   g_test_add_func("/faults/trickling-connections-neither-evict-nor-lock-out-a-camera-sending-every-2-5-s",
                   test_trickling_connections_neither_evict_nor_lock_out_a_camera_sending_every_2_5_s);
   g_test_add_func("/faults/partial-frames-are-held-within-max-pending-bytes",

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -411,6 +412,43 @@ void test_text_or_close_reason_that_is_not_utf8_gets_1007() {
   }
 }
 
+// max-viewers (1024 by default) may be more than the process can open: the
+// viewers past what the open files limit leaves room for get 503 ("too many
+// open files") while descriptors remain for cameras and requests, instead of
+// the server running into EMFILE. Here the limit is lowered to a few hundred
+// above what is open (each viewer holds two: the test's end and the sink's).
+void test_viewers_past_the_open_files_limit_get_503_before_accept_fails() {
+  rlimit saved{};
+  g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+  rlimit low = saved;
+  low.rlim_cur = testutil::open_fds() + 400;
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+  {
+    SinkHarness sink;
+    std::vector<std::unique_ptr<WsClient>> viewers;
+    int status = 101;
+    while (status == 101) {
+      g_assert_cmpuint(viewers.size(), <, 400);
+      viewers.push_back(std::make_unique<WsClient>());
+      status = viewers.back()->upgrade(sink.port, "/camera");
+    }
+    g_assert_cmpint(status, ==, 503);
+    g_test_message("%zu viewers admitted with %d descriptors free at the start", viewers.size() - 1, 400);
+    g_assert_cmpuint(sink.refused_with("too many open files"), ==, 1);
+    GstStructure *stats = nullptr;
+    g_object_get(sink.element, "stats", &stats, nullptr);
+    guint64 accept_errors = 1;
+    g_assert_true(gst_structure_get_uint64(stats, "accept-errors", &accept_errors));
+    gst_structure_free(stats);
+    g_assert_cmpuint(accept_errors, ==, 0);
+    // Plain requests are still answered.
+    g_assert_cmpint(testutil::http_get(sink.port, "/camera").status, ==, 200);
+    viewers.clear();
+    g_assert_true(testutil::wait_until([&] { return sink.viewers() == 0; }));
+  }
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+}
+
 // The first message a raw viewer gets from a running pipeline's websocketsink;
 // `after_connect` runs once the viewer is connected.
 Bytes first_message_from(GstElement *pipeline, const std::function<void()> &after_connect = nullptr) {
@@ -566,6 +604,8 @@ int main(int argc, char **argv) {
                   test_unsendable_close_code_gets_1002_and_others_are_echoed);
   g_test_add_func("/websocketsink/text-or-close-reason-that-is-not-utf8-gets-1007",
                   test_text_or_close_reason_that_is_not_utf8_gets_1007);
+  g_test_add_func("/websocketsink/viewers-past-the-open-files-limit-get-503-before-accept-fails",
+                  test_viewers_past_the_open_files_limit_get_503_before_accept_fails);
   g_test_add_func("/websocketsink/port-in-use-fails-with-error-naming-it", test_port_in_use_fails_with_error_naming_it);
   g_test_add_func("/websocketsink/missing-document-root-and-bad-certificate-fail-naming-the-file",
                   test_missing_document_root_and_bad_certificate_fail_naming_the_file);
