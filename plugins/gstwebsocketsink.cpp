@@ -16,9 +16,10 @@
  * Several websocketsinks in one process with the same #websocketsink:host and
  * #websocketsink:port share one server, each serving its own
  * #websocketsink:path (as RTSP servers serve mount points). The port's
- * settings (#websocketsink:tls-certificate, #websocketsink:tls-key and the
- * limits on connections that are not viewers) must then be the same for all
- * of them; every other setting is the stream's own.
+ * settings (#websocketsink:tls-certificate, #websocketsink:tls-key,
+ * #websocketsink:auth-realm and the limits on connections that are not
+ * viewers) must then be the same for all of them; every other setting is the
+ * stream's own.
  *
  * Every viewer has its own small queue and the newest frame wins: a viewer
  * that falls behind (more waiting than #websocketsink:max-queued-frames,
@@ -42,6 +43,12 @@
  * viewer), `<path>/stats.json` and `<path>/metrics` (Prometheus text). Each
  * can be switched off: #websocketsink:enable-snapshot,
  * #websocketsink:enable-mjpeg, #websocketsink:enable-stats.
+ *
+ * With #websocketsink:auth-users set, the page and everything under the path
+ * ask for an HTTP Basic login of that file (`user:password` or crypt(3)
+ * `user:$hash` lines) and answer 401 before anything else; so does every
+ * path of the port that names no stream, so that a stranger cannot tell which
+ * paths exist. #websocketsink:auth-realm is the port's.
  *
  * Connections that are not viewers yet are bounded before any secret is
  * checked: #websocketsink:max-pending-connections in all and
@@ -114,6 +121,7 @@ GST_DEBUG_CATEGORY(websocketsink_debug);
 #define DEFAULT_TLS_HANDSHAKE_TIMEOUT 5
 #define DEFAULT_MAX_TLS_HANDSHAKES 8
 #define DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS 2
+#define DEFAULT_AUTH_REALM "imagestream"
 #define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024)
 #define DEFAULT_ENABLE_SNAPSHOT TRUE
 #define DEFAULT_ENABLE_MJPEG TRUE
@@ -138,6 +146,8 @@ enum {
   PROP_TLS_HANDSHAKE_TIMEOUT,
   PROP_MAX_TLS_HANDSHAKES,
   PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
+  PROP_AUTH_REALM,
+  PROP_AUTH_USERS,
   PROP_MAX_QUEUED_FRAMES,
   PROP_MAX_QUEUED_BYTES,
   PROP_MAX_QUEUED_TIME,
@@ -176,9 +186,11 @@ struct Settings {
   imagestream::ConnectionLimits limits{DEFAULT_MAX_PENDING_CONNECTIONS, DEFAULT_MAX_PENDING_PER_ADDRESS,
                                        DEFAULT_REQUEST_TIMEOUT,         DEFAULT_TLS_HANDSHAKE_TIMEOUT,
                                        DEFAULT_MAX_TLS_HANDSHAKES,      DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS};
+  std::string auth_realm = DEFAULT_AUTH_REALM;
   // The stream's.
   std::string path = DEFAULT_PATH;
   std::string document_root;
+  std::string auth_users;
   imagestream::StreamSettings stream{DEFAULT_MAX_VIEWERS,
                                      "",
                                      false,
@@ -300,14 +312,24 @@ static bool open_stream(GstWebsocketSink *self) {
       return false;
     }
   }
+  std::shared_ptr<imagestream::Logins> logins;
+  if (!s.auth_users.empty()) {
+    std::string error, warning;
+    logins = imagestream::Logins::load(s.auth_users, error, warning);
+    if (!logins) {
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", error.c_str()), (nullptr));
+      return false;
+    }
+    if (!warning.empty()) GST_WARNING_OBJECT(self, "%s", warning.c_str());
+  }
   std::string error;
   SinkState &st = self->state;
-  st.server = Server::acquire({s.host, s.port, s.tls_certificate, s.tls_key, s.limits}, error);
+  st.server = Server::acquire({s.host, s.port, s.tls_certificate, s.tls_key, s.limits, s.auth_realm}, error);
   if (!st.server) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ_WRITE, ("%s", error.c_str()), (nullptr));
     return false;
   }
-  st.stream->configure(imagestream::StreamPath(s.path), document_root);
+  st.stream->configure(imagestream::StreamPath(s.path), document_root, std::move(logins));
   st.stream->set_settings(s.stream);
   if (!st.server->mount(st.stream, error)) {
     Server::release(std::move(st.server));
@@ -495,6 +517,12 @@ static void gst_websocket_sink_set_property(GObject *object, guint id, const GVa
     case PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS:
       s.limits.max_handshakes_per_address = g_value_get_uint(value);
       break;
+    case PROP_AUTH_REALM:
+      set_string(s.auth_realm, value, DEFAULT_AUTH_REALM);
+      break;
+    case PROP_AUTH_USERS:
+      set_string(s.auth_users, value, "");
+      break;
     case PROP_MAX_VIEWERS:
       ss.max_viewers = g_value_get_uint(value);
       break;
@@ -612,6 +640,12 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
       break;
     case PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS:
       g_value_set_uint(value, s.limits.max_handshakes_per_address);
+      break;
+    case PROP_AUTH_REALM:
+      g_value_set_string(value, s.auth_realm.c_str());
+      break;
+    case PROP_AUTH_USERS:
+      optional_string(s.auth_users);
       break;
     case PROP_MAX_VIEWERS:
       g_value_set_uint(value, ss.max_viewers);
@@ -740,7 +774,21 @@ static void install_properties(GObjectClass *gobject_class) {
                         "TLS handshakes running at once for one IPv4 address or IPv6 /64 (0 = no limit). Per port",
                         0, G_MAXUINT, DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS, rw_ready));
 
+  add(PROP_AUTH_REALM,
+      g_param_spec_string("auth-realm", "Login realm",
+                          "The realm browsers show when they ask for a login (auth-users); one for the whole port, "
+                          "so that a 401 tells nothing about the path asked for. Per port",
+                          DEFAULT_AUTH_REALM, rw_ready));
+
   // The stream's.
+  add(PROP_AUTH_USERS,
+      g_param_spec_string("auth-users", "Logins",
+                          "File of user:password or user:$hash lines (crypt(3), e.g. openssl passwd -6): HTTP Basic "
+                          "logins for the page and everything under the path (WebSocket, MJPEG, snapshot, stats, "
+                          "metrics, files); others get 401, and so does every path on the port that names no stream. "
+                          "Read when going from NULL to READY. Keep it readable by the relay only (unset = no "
+                          "logins: the path is the only secret)",
+                          nullptr, rw_ready));
   add(PROP_PATH, g_param_spec_string("path", "Path",
                                      "URL path of the WebSocket stream; a plain GET on it returns the viewer page, "
                                      "and <path>/snapshot.jpg, stream.mjpeg, stats.json and metrics serve the same "

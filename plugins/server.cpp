@@ -54,6 +54,7 @@ const char *port_mismatch(const PortConfig &a, const PortConfig &b) {
   if (x.handshake_timeout_s != y.handshake_timeout_s) return "tls-handshake-timeout";
   if (x.max_handshakes != y.max_handshakes) return "max-tls-handshakes";
   if (x.max_handshakes_per_address != y.max_handshakes_per_address) return "max-tls-handshakes-per-address";
+  if (a.auth_realm != b.auth_realm) return "auth-realm";
   return nullptr;
 }
 
@@ -397,9 +398,44 @@ std::shared_ptr<Stream> Server::jpeg_source(const std::shared_ptr<Stream> &strea
   return nullptr;
 }
 
+// With logins on any stream of the port, nothing is answered before the
+// credentials are checked: a request under a stream with logins needs one of
+// its users; a request that names no stream needs a user of any stream of
+// the port, so that a stranger gets 401 for every path and cannot tell which
+// exist (a stream without logins is public, and served as before). Every 401
+// is the same, realm included, whatever the path.
+bool Server::authorized(SoupServerMessage *msg, Stream *stream) {
+  bool logins = false;
+  for (const auto &s : served_) logins = logins || s->logins();
+  if (!logins || (stream && !stream->logins())) return true;
+  const char *credentials =
+      soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
+  const int64_t now = g_get_monotonic_time();
+  std::string client = peer_address(soup_server_message_get_remote_address(msg));
+  client = client.substr(0, client.rfind(':'));  // the address, whatever the port
+  if (stream && stream->logins()->admits(credentials, client, now)) return true;
+  if (!stream) {
+    for (const auto &s : served_)
+      if (s->logins() && s->logins()->admits(credentials, client, now)) return true;
+  }
+  close_after_response(msg);
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+  std::string realm;
+  for (char c : config_.auth_realm) {
+    if (c == '"' || c == '\\') realm += '\\';
+    realm += c;
+  }
+  const std::string challenge = "Basic realm=\"" + realm + "\", charset=\"UTF-8\"";
+  soup_message_headers_replace(headers, "WWW-Authenticate", challenge.c_str());
+  soup_message_headers_replace(headers, "Cache-Control", "no-store");
+  soup_server_message_set_status(msg, SOUP_STATUS_UNAUTHORIZED, nullptr);
+  return false;
+}
+
 void Server::request(SoupServerMessage *msg, const char *path) {
   PathMatch match;
   std::shared_ptr<Stream> stream = route(path, match);
+  if (!authorized(msg, stream.get())) return;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
   if (stream && match.kind == PathMatch::Stream && soup_message_headers_header_contains(headers, "Upgrade", "websocket")) {
     accept_upgrade(*stream, msg);

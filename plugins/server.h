@@ -1,8 +1,8 @@
 // One web port's server: the thread that runs libsoup, the listeners (which
 // rest a moment when accept() fails), the connections that are not viewers
-// yet (PendingConnections: caps, deadlines, TLS handshakes), routing a
-// request to the stream whose path it names, and admission (who may become a
-// viewer). Every
+// yet (PendingConnections: caps, deadlines, TLS handshakes), logins, routing
+// a request to the stream whose path it names, and admission (who may become
+// a viewer). Every
 // websocketsink with the same host and port in a process shares one Server,
 // as RTSP servers share a port between mount points; each sink mounts its
 // Stream at its path.
@@ -38,6 +38,7 @@ struct PortConfig {
   std::string tls_certificate;  // PEM file; empty = plain http/ws
   std::string tls_key;          // PEM file; empty = in the certificate file
   ConnectionLimits limits;      // connections that are not viewers
+  std::string auth_realm;       // the realm of every 401 on the port (see Server::authorized)
 };
 
 class Server {
@@ -84,6 +85,9 @@ class Server {
   void watch(Listener &listener);
   void forget_connection(GSocket *socket);
   void request(SoupServerMessage *msg, const char *path);
+  // Whether `msg` may be answered (`stream`: what its path names, or null);
+  // else it is answered 401 here.
+  bool authorized(SoupServerMessage *msg, Stream *stream);
   // The stream a request path names, and what it names of it.
   std::shared_ptr<Stream> route(const std::string &path, PathMatch &match) const;
   // Where a stream's JPEG endpoints are served from: itself, its jpeg-stream, or none.

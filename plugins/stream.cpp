@@ -38,10 +38,11 @@ WireMessageRef text_message(const std::string &text) {
 
 Stream::Stream(StreamEvents &events, GstObject *log) : events_(events), log_object_(log) {}
 
-void Stream::configure(StreamPath path, std::string document_root) {
+void Stream::configure(StreamPath path, std::string document_root, std::shared_ptr<Logins> logins) {
   g_assert(!context_);
   path_ = std::move(path);
   document_root_ = std::move(document_root);
+  logins_ = std::move(logins);
 }
 
 Stream::~Stream() { g_assert(viewers_.empty()); }

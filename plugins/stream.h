@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "glibptr.h"
+#include "logins.h"
 #include "paths.h"
 #include "pendingconnections.h"
 #include "statsformat.h"
@@ -72,11 +73,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   Stream &operator=(const Stream &) = delete;
   ~Stream();
 
-  // Where the stream is served, and its document root (resolved, or empty).
-  // Set only while no server serves the stream.
-  void configure(StreamPath path, std::string document_root);
+  // Where the stream is served, its document root (resolved, or empty) and
+  // its logins (null: none, the path is the only secret). Set only while no
+  // server serves the stream.
+  void configure(StreamPath path, std::string document_root, std::shared_ptr<Logins> logins);
   const StreamPath &path() const { return path_; }
   const std::string &document_root() const { return document_root_; }
+  Logins *logins() const { return logins_.get(); }
   GstDebugCategory *log() const;
   GstObject *log_object() const { return log_object_; }
 
@@ -142,6 +145,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   StreamPath path_{"/"};
   std::string document_root_;
+  std::shared_ptr<Logins> logins_;
   StreamEvents &events_;
   GstObject *const log_object_;
 

@@ -4,9 +4,11 @@
 // The frames come from a real camera pipeline (the Relay) or, where the test
 // must control each frame, from a harness.
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <json-glib/json-glib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,6 +38,7 @@ using testutil::HttpResponse;
 using testutil::MjpegClient;
 using testutil::Relay;
 using testutil::SinkHarness;
+using testutil::WsClient;
 
 namespace {
 
@@ -439,6 +442,113 @@ void test_every_answer_carries_nosniff() {
   expect_nosniff(refused.response, "503 max-viewers");
 }
 
+// "Basic" credentials for an Authorization header.
+std::string basic(const std::string &user_and_password) {
+  g_autofree gchar *encoded =
+      g_base64_encode(reinterpret_cast<const guchar *>(user_and_password.data()), user_and_password.size());
+  return std::string("Basic ") + encoded;
+}
+
+// A response head without its Date line, to compare two answers.
+std::string without_date(const std::string &head) {
+  const size_t at = head.find("\r\nDate: ");
+  if (at == std::string::npos) return head;
+  return head.substr(0, at) + head.substr(head.find("\r\n", at + 2));
+}
+
+// `openssl passwd -6 -salt imagestream builder`
+constexpr char kBuilderHash[] =
+    "$6$imagestream$FuPobr9swYwLCFy8D63gshpRi2Pi01SGOsk69HyZ4MIXGOf69jwVp21N9fFO/Rb/AwFzFj8ITgChbhJ6VKgSJ0";
+
+// auth-users: HTTP Basic logins (a plain password and a crypt(3) hash) for
+// the page and everything under the stream's path. Without a login of the
+// file everything is 401, the same answer for every path, those that exist
+// and those that do not, so a stranger learns nothing; with one, each
+// answers as it would without logins. A stream without logins on the same
+// port stays public.
+void test_logins_guard_the_page_and_every_endpoint_and_tell_strangers_nothing() {
+  testutil::TempDir dir;
+  dir.write("users", std::string("# who may watch\nalice:wonder:land\n\nbob:") + kBuilderHash + "\n");
+  const std::string users = dir.path + "/users";
+  g_assert_cmpint(g_chmod(users.c_str(), 0600), ==, 0);
+  SinkHarness sink("auth-users=" + users);
+  SinkHarness open("port=" + std::to_string(sink.port) + " path=/open");
+  sink.push(testutil::jpeg_frames(1)[0]);
+  auto get = [&](const std::string &path, const std::string &login) {
+    std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n";
+    if (!login.empty()) request += "Authorization: " + basic(login) + "\r\n";
+    return testutil::http_request(sink.port, request + "\r\n");
+  };
+  const std::pair<const char *, int> paths[] = {
+      {"/camera", 200},  {"/camera/", 200},     {"/camera/snapshot.jpg", 200}, {"/camera/stats.json", 200},
+      {"/camera/metrics", 200}, {"/camera/nothing", 404}, {"/nowhere", 404},           {"/", 404},
+  };
+  std::string refusal;  // the one 401 every stranger gets
+  for (const auto &[path, status] : paths) {
+    for (const char *wrong : {"", "alice:wrong", "alice:wonder", "bob:wrong", "carol:wonder:land", "bob"}) {
+      const HttpResponse r = get(path, wrong);
+      if (r.status != 401) g_error("GET %s with \"%s\" gave %d, not 401", path, wrong, r.status);
+      const std::string challenge = r.header("WWW-Authenticate"), head = without_date(r.head);
+      g_assert_cmpstr(challenge.c_str(), ==, "Basic realm=\"imagestream\", charset=\"UTF-8\"");
+      g_assert_cmpstr(r.body.c_str(), ==, "");
+      if (refusal.empty()) refusal = head;
+      g_assert_cmpstr(head.c_str(), ==, refusal.c_str());
+    }
+    for (const char *login : {"alice:wonder:land", "bob:builder"}) {
+      const int got = get(path, login).status;
+      if (got != status) g_error("GET %s as %s gave %d, not %d", path, login, got, status);
+    }
+  }
+  // The WebSocket upgrade and MJPEG need a login too.
+  WsClient stranger, wrong, viewer;
+  g_assert_cmpint(stranger.upgrade(sink.port, "/camera"), ==, 401);
+  g_assert_cmpint(wrong.upgrade(sink.port, "/camera", "Authorization: " + basic("alice:x") + "\r\n"), ==, 401);
+  g_assert_cmpint(viewer.upgrade(sink.port, "/camera", "Authorization: " + basic("bob:builder") + "\r\n"), ==, 101);
+  Bytes frame;
+  g_assert_true(viewer.read_data(frame));
+  g_assert_true(testutil::is_full_jpeg(frame));
+  const std::string mjpeg = "GET " + sink.endpoint(Endpoint::Mjpeg) + " HTTP/1.1\r\nHost: x\r\n";
+  g_assert_cmpint(testutil::http_request(sink.port, mjpeg + "\r\n").status, ==, 401);
+  const int fd = testutil::tcp_connect(sink.port);
+  const std::string request = mjpeg + "Authorization: " + basic("alice:wonder:land") + "\r\n\r\n";
+  g_assert_true(testutil::send_all(fd, request.data(), request.size()));
+  HttpResponse head;
+  g_assert_true(testutil::read_response_head(fd, head));
+  g_assert_cmpint(head.status, ==, 200);
+  g_assert_true(g_str_has_prefix(head.content_type.c_str(), "multipart/x-mixed-replace"));
+  close(fd);
+  g_assert_cmpuint(sink.refused_with("max-viewers reached"), ==, 0);
+  // The other stream on the port has no logins.
+  g_assert_cmpint(testutil::http_get(sink.port, "/open").status, ==, 200);
+  g_assert_cmpint(testutil::http_get(sink.port, "/open/stats.json").status, ==, 200);
+}
+
+// An auth-users file that cannot be used stops the stream from starting,
+// with one line naming the file (and the line), rather than serving the
+// stream without logins.
+void test_auth_users_file_that_cannot_be_used_fails_the_state_change_naming_it() {
+  testutil::TempDir dir;
+  dir.write("no-colon", "alice\n");
+  dir.write("bad-hash", "alice:$6\n");
+  dir.write("twice", "alice:a\nbob:b\nalice:c\n");
+  dir.write("empty", "# nobody yet\n\n");
+  const std::pair<std::string, std::string> cases[] = {
+      {dir.path + "/missing", dir.path + "/missing"},
+      {dir.path + "/no-colon", "no-colon line 1: expected user:password"},
+      {dir.path + "/bad-hash", "bad-hash line 1: not a crypt(3) hash"},
+      {dir.path + "/twice", "twice line 3: user alice is listed twice"},
+      {dir.path + "/empty", "empty names no user"},
+  };
+  for (const auto &[file, expected] : cases) {
+    GstElement *pipeline = testutil::parse("fakesrc ! websocketsink port=0 auth-users=" + file);
+    const std::string error = testutil::state_change_error(pipeline, GST_STATE_READY, GST_RESOURCE_ERROR);
+    if (error.find(expected) == std::string::npos)
+      g_error("auth-users %s: \"%s\" does not say \"%s\"", file.c_str(), error.c_str(), expected.c_str());
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(pipeline);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -458,5 +568,9 @@ int main(int argc, char **argv) {
   g_test_add_func("/httpclients/mjpeg-clients-and-websocket-viewers-count-against-max-viewers-alike",
                   test_mjpeg_clients_and_websocket_viewers_count_against_max_viewers_alike);
   g_test_add_func("/httpclients/every-answer-carries-nosniff", test_every_answer_carries_nosniff);
+  g_test_add_func("/httpclients/logins-guard-the-page-and-every-endpoint-and-tell-strangers-nothing",
+                  test_logins_guard_the_page_and_every_endpoint_and_tell_strangers_nothing);
+  g_test_add_func("/httpclients/auth-users-file-that-cannot-be-used-fails-the-state-change-naming-it",
+                  test_auth_users_file_that_cannot_be_used_fails_the_state_change_naming_it);
   return g_test_run();
 }
