@@ -108,8 +108,10 @@ GST_DEBUG_CATEGORY_STATIC(lengthprefixsrc_debug);
 constexpr size_t kStagingSize = 64 * 1024;
 constexpr size_t kDirectRead = 16 * 1024;
 // A frame's memory starts at this much (or its size, if smaller: one
-// allocation for the usual frame, as before) and doubles as bytes arrive.
-constexpr uint64_t kFirstPiece = 256 * 1024;
+// allocation and no copy for a camera's frame, as before) and doubles as
+// bytes arrive. A header alone pins no more; larger frames pay a copy of at
+// most their size as they grow.
+constexpr uint64_t kFirstPiece = 1024 * 1024;
 // A sender that completed a frame (or connected) this recently is never
 // replaced by a newcomer: longer than a slow camera's frame interval.
 constexpr gint64 kEvictionGrace = 5 * G_USEC_PER_SEC;
@@ -267,6 +269,7 @@ struct Sender final : FrameParser::Receiver {
   bool added = false;     // announced by sender-added (TLS senders once their handshake succeeded)
   bool discont = true;    // the next frame is this sender's first
   bool tls_buffered = false;  // the TLS layer may hold read bytes the socket no longer shows
+  bool was_readable = false;  // in this wake-up (its deadline waits for what it sent)
   std::optional<SenderExit> doomed;  // to be removed at the end of this wake-up, for this reason
   gint64 connected_at;               // monotonic µs
   gint64 last_frame_at;              // of its last complete frame; its connection before the first
@@ -753,11 +756,11 @@ static std::optional<SenderExit> read_sender(GstLengthPrefixSrc *self, Sender &s
 
 // Senders past their deadline, whose socket had nothing more for us: a frame
 // begun frame-timeout ago and not complete, or a TLS handshake not done.
-static void enforce_deadlines(GstLengthPrefixSrc *self, const Limits &limits, const std::vector<bool> &was_readable) {
+static void enforce_deadlines(GstLengthPrefixSrc *self, const Limits &limits) {
   Ingest &in = self->state.ingest;
   for (size_t i = 0; i < in.senders.size(); i++) {
     Sender &s = *in.senders[i];
-    if (s.doomed || was_readable[i] || in.now < s.deadline(limits.frame_timeout)) continue;
+    if (s.doomed || s.was_readable || in.now < s.deadline(limits.frame_timeout)) continue;
     if (s.phase != Phase::Open) {
       s.doomed = SenderExit::TimedOut;
       count_refusal(self, Refusal::Tls, [&] { return "Refused sender " + s.address + ": no TLS handshake within 5 s"; });
@@ -838,12 +841,12 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
   in.arrival = running_time_now(self);
   in.now = g_get_monotonic_time();
 
-  std::vector<bool> was_readable(in.senders.size(), false);
+  for (auto &s : in.senders) s->was_readable = false;
   for (size_t k = 0; k < in.polled_senders.size(); k++) {
     const size_t i = in.polled_senders[k];
     Sender &s = *in.senders[i];
     if (!in.pollfds[1 + k].revents && !s.tls_buffered) continue;
-    was_readable[i] = true;
+    s.was_readable = true;
     if (s.doomed) continue;  // its memory went to the budget
     if (s.phase == Phase::AwaitingHello) {
       check_hello(self, s);
@@ -857,7 +860,7 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
     finish_completed_handshakes(self);
     start_handshakes(self);
   }
-  enforce_deadlines(self, limits, was_readable);
+  enforce_deadlines(self, limits);
   remove_doomed(self);
   for (size_t i = 0; i < in.listeners.size(); i++) {
     if (in.pollfds[first_listener + i].revents) accept_senders(self, i, limits);

@@ -550,10 +550,10 @@ struct TlsCamera {
   }
 };
 
-// Sizes around TLS records (16 KiB) and the source's first allocation (256
-// KiB); tagged() needs 6 bytes at least.
+// Sizes around TLS records (16 KiB) and the source's first allocation for a
+// frame (1 MiB, then doubling); tagged() needs 6 bytes at least.
 size_t tls_frame_size(uint32_t i) {
-  static const size_t sizes[] = {6, 100, 16383, 16384, 16385, 70000, 262144, 262145, 1000000, 5000};
+  static const size_t sizes[] = {6, 100, 16383, 16384, 16385, 70000, 1048576, 1048577, 3000000, 5000};
   return sizes[i % G_N_ELEMENTS(sizes)];
 }
 
