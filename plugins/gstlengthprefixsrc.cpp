@@ -641,9 +641,15 @@ static void accept_senders(GstLengthPrefixSrc *self, size_t index, const Limits 
   }
 }
 
-// A TLS sender whose first bytes arrived: waits for its whole ClientHello,
-// then for a handshake slot.
-static void check_hello(GstLengthPrefixSrc *self, Sender &sender) {
+// A TLS sender whose first bytes arrived (or that hung up): waits for its
+// whole ClientHello, then for a handshake slot.
+static void check_hello(GstLengthPrefixSrc *self, Sender &sender, short revents) {
+  // Part of a hello and then a hang-up would keep the socket readable.
+  if (revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+    sender.doomed = SenderExit::Closed;
+    count_refusal(self, Refusal::Tls, [&] { return "Refused sender " + sender.address + ": it hung up before its TLS handshake"; });
+    return;
+  }
   switch (TlsHandshakes::hello(sender.socket.get())) {
     case TlsHandshakes::Hello::Incomplete:
       return;
@@ -754,13 +760,16 @@ static std::optional<SenderExit> read_sender(GstLengthPrefixSrc *self, Sender &s
   return SenderExit::Error;
 }
 
-// Senders past their deadline, whose socket had nothing more for us: a frame
-// begun frame-timeout ago and not complete, or a TLS handshake not done.
+// Senders past their deadline: a frame begun frame-timeout ago and not
+// complete (once its socket has nothing more for us), or a TLS handshake not
+// done 5 s after connecting.
 static void enforce_deadlines(GstLengthPrefixSrc *self, const Limits &limits) {
   Ingest &in = self->state.ingest;
   for (size_t i = 0; i < in.senders.size(); i++) {
     Sender &s = *in.senders[i];
-    if (s.doomed || s.was_readable || in.now < s.deadline(limits.frame_timeout)) continue;
+    if (s.doomed || in.now < s.deadline(limits.frame_timeout)) continue;
+    // A frame's bytes that were waiting for us were just read: judge it next time.
+    if (s.phase == Phase::Open && s.was_readable) continue;
     if (s.phase != Phase::Open) {
       s.doomed = SenderExit::TimedOut;
       count_refusal(self, Refusal::Tls, [&] { return "Refused sender " + s.address + ": no TLS handshake within 5 s"; });
@@ -814,7 +823,8 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
     if (s.tls_buffered) wake = before;
     // A handshake's socket is its thread's; one waiting for a slot is readable.
     if (s.phase == Phase::Handshaking || s.phase == Phase::AwaitingSlot) continue;
-    in.pollfds.push_back({g_socket_get_fd(s.socket.get()), POLLIN, 0});
+    const short events = s.phase == Phase::AwaitingHello ? POLLIN | POLLRDHUP : POLLIN;
+    in.pollfds.push_back({g_socket_get_fd(s.socket.get()), events, 0});
     in.polled_senders.push_back(i);
   }
   const size_t first_listener = in.pollfds.size();
@@ -849,7 +859,7 @@ static bool wait_and_read(GstLengthPrefixSrc *self) {
     s.was_readable = true;
     if (s.doomed) continue;  // its memory went to the budget
     if (s.phase == Phase::AwaitingHello) {
-      check_hello(self, s);
+      check_hello(self, s, in.pollfds[1 + k].revents);
       continue;
     }
     if (auto exit = read_sender(self, s)) s.doomed = exit;

@@ -670,6 +670,26 @@ void test_stalled_tls_clients_do_not_delay_a_camera() {
   close(half_hello);
 }
 
+void test_a_tls_client_that_hangs_up_mid_hello_is_closed_at_once() {
+  testutil::TempDir dir;
+  testutil::Pki pki;
+  if (!testutil::make_pki(dir.path, pki)) {
+    g_test_skip("no openssl");
+    return;
+  }
+  Ingest in(tls_src_props(pki));
+  int fd = testutil::tcp_connect(in.port);
+  const uint8_t record[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
+  g_assert_true(testutil::send_all(fd, record, sizeof record));
+  shutdown(fd, SHUT_WR);
+  const gint64 t0 = g_get_monotonic_time();
+  g_assert_true(closed_by_peer(fd));
+  // Not left to its 5 s handshake deadline (the socket stays readable meanwhile).
+  g_assert_cmpint(g_get_monotonic_time() - t0, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpuint(stat_u64(in.src, "senders-refused-tls"), ==, 1);
+  close(fd);
+}
+
 void test_tls_files_that_cannot_be_loaded_fail_the_state_change_naming_them() {
   GstElement *pipeline = testutil::parse("lengthprefixsrc port=0 tls-certificate=/nonexistent/cert.pem ! fakesink");
   std::string error = testutil::state_change_error(pipeline, GST_STATE_READY, GST_RESOURCE_ERROR);
@@ -1006,6 +1026,8 @@ int main(int argc, char **argv) {
                   test_tls_sink_refuses_a_server_whose_certificate_another_ca_signed);
   g_test_add_func("/lengthprefixsrc/stalled-tls-clients-do-not-delay-a-camera",
                   test_stalled_tls_clients_do_not_delay_a_camera);
+  g_test_add_func("/lengthprefixsrc/a-tls-client-that-hangs-up-mid-hello-is-closed-at-once",
+                  test_a_tls_client_that_hangs_up_mid_hello_is_closed_at_once);
   g_test_add_func("/lengthprefixsrc/tls-files-that-cannot-be-loaded-fail-the-state-change-naming-them",
                   test_tls_files_that_cannot_be_loaded_fail_the_state_change_naming_them);
   return g_test_run();
