@@ -48,6 +48,7 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   g_autofree gchar *allowed_origins = nullptr;
   gboolean require_origin = FALSE;
   g_autofree gchar *cors_origins = nullptr;
+  g_autofree gchar *auth_users = nullptr;
   g_autofree gchar *document_root = nullptr;
   g_autofree gchar *filter = nullptr;
   g_auto(GStrv) cameras = nullptr;
@@ -111,6 +112,10 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
        "ORIGINS"},
       {"require-origin", 0, 0, G_OPTION_ARG_NONE, &require_origin,
        "With --allowed-origins, refuse clients that send no Origin", nullptr},
+      {"auth-users", 0, 0, G_OPTION_ARG_FILENAME, &auth_users,
+       "Viewers log in (HTTP Basic) with a user and password from FILE (user:password or user:$hash lines, e.g. "
+       "from openssl passwd -6) for the page and everything under the secret path; use with --tls-cert",
+       "FILE"},
       {"cors-origins", 0, 0, G_OPTION_ARG_STRING, &cors_origins,
        "Comma-separated origins (or *) whose pages may fetch() stats.json, metrics, snapshot.jpg and stream.mjpeg "
        "(default: none)",
@@ -243,6 +248,7 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
   if (allowed_origins) options.allowed_origins = allowed_origins;
   options.require_origin = require_origin;
   if (cors_origins) options.cors_origins = cors_origins;
+  if (auth_users) options.auth_users = auth_users;
   if (document_root) options.document_root = document_root;
   if (filter) options.filter = filter;
   if (max_frame_size != kUnset && max_frame_size < 1) return usage_error("--max-frame-size must be 1 or more");

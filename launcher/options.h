@@ -77,6 +77,7 @@ struct LaunchOptions {
   std::string allowed_origins;
   bool require_origin = false;
   std::string cors_origins;
+  std::string auth_users;  // a file of user:password or user:$hash lines: HTTP Basic logins
   std::string document_root;
   std::string filter;
   gint64 max_frame_size = kUnset;

@@ -125,6 +125,7 @@ GstElement *Relay::make_fanout(const std::string &name, const std::string &path)
   if (!options_.allowed_origins.empty()) set_property(fanout, "allowed-origins", options_.allowed_origins);
   if (options_.require_origin) set_property(fanout, "require-origin", "true");
   if (!options_.cors_origins.empty()) set_property(fanout, "cors-origins", options_.cors_origins);
+  if (!options_.auth_users.empty()) set_property(fanout, "auth-users", options_.auth_users);
   if (!options_.document_root.empty()) set_property(fanout, "document-root", options_.document_root);
   if (!options_.tls_certificate.empty()) {
     set_property(fanout, "tls-certificate", options_.tls_certificate);

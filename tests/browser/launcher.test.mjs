@@ -1,7 +1,7 @@
 // imagestream-launch from the outside: what a user runs and what they see.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -384,6 +384,30 @@ test('an ingest open beyond loopback is warned about; --allowed-senders refuses 
   assert.doesNotMatch(listed.stdout, /camera connected/);
   viewer.close();
   for (const l of [open, local, listed]) assert.equal((await l.stop()).code, 0, l.stderr);
+});
+
+test('--auth-users: the page and the stream need a login, a viewer with one gets frames', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-users-'));
+  try {
+    writeFileSync(path.join(dir, 'users'), 'alice:wonderland\n');
+    const launcher = await launch(['--demo', '--status-interval=0', '--auth-users', path.join(dir, 'users'), '0', '0',
+      'login']).ready();
+    const basic = `Basic ${Buffer.from('alice:wonderland').toString('base64')}`;
+    assert.equal((await fetch(launcher.pageUrl)).status, 401);
+    assert.equal((await fetch(launcher.pageUrl, { headers: { authorization: basic } })).status, 200);
+    const viewer = await connectViewer(launcher.streamUrl, { headers: { authorization: basic } });
+    await waitFor('frames with a login', () => viewer.messages.length >= 3);
+    viewer.close();
+    const refused = await new Promise((resolve) => {
+      const ws = new WebSocket(launcher.streamUrl);
+      ws.once('open', () => { ws.terminate(); resolve(false); });
+      ws.once('error', () => resolve(true));
+    });
+    assert.ok(refused, 'a viewer without a login connected');
+    assert.equal((await launcher.stop()).code, 0, launcher.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the launcher raises its soft file descriptor limit to the hard one', async () => {
