@@ -89,12 +89,12 @@
 #include "glibptr.h"
 #include "gstimagestream.h"
 #include "server.h"
+#include "sinksettings.h"
 #include "staticfiles.h"
 #include "stream.h"
 #include "videoformat.h"
 #include "wsframe.h"
 
-using imagestream::DeliveryLimits;
 using imagestream::Server;
 using imagestream::Stream;
 using imagestream::StreamFigures;
@@ -105,65 +105,6 @@ using imagestream::WireMessageRef;
 
 GST_DEBUG_CATEGORY(websocketsink_debug);
 #define GST_CAT_DEFAULT websocketsink_debug
-
-#define DEFAULT_HOST "localhost"
-#define DEFAULT_PORT 8090
-#define DEFAULT_PATH "/camera"
-#define DEFAULT_MAX_VIEWERS 1024
-#define DEFAULT_MAX_QUEUED_FRAMES 0
-#define DEFAULT_MAX_QUEUED_BYTES (8 * 1024 * 1024)
-#define DEFAULT_MAX_QUEUED_TIME 50
-#define DEFAULT_WRITE_INTERVAL 1000
-#define DEFAULT_VIEWER_TIMEOUT 10
-#define DEFAULT_REQUEST_TIMEOUT 5
-#define DEFAULT_MAX_PENDING_CONNECTIONS 256
-#define DEFAULT_MAX_PENDING_PER_ADDRESS 32
-#define DEFAULT_TLS_HANDSHAKE_TIMEOUT 5
-#define DEFAULT_MAX_TLS_HANDSHAKES 8
-#define DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS 2
-#define DEFAULT_AUTH_REALM "imagestream"
-#define DEFAULT_MAX_MESSAGE_SIZE (64 * 1024)
-#define DEFAULT_ENABLE_SNAPSHOT TRUE
-#define DEFAULT_ENABLE_MJPEG TRUE
-#define DEFAULT_ENABLE_STATS TRUE
-
-enum {
-  PROP_0,
-  PROP_HOST,
-  PROP_PORT,
-  PROP_CURRENT_PORT,
-  PROP_PATH,
-  PROP_DOCUMENT_ROOT,
-  PROP_MAX_VIEWERS,
-  PROP_ALLOWED_ORIGINS,
-  PROP_REQUIRE_ORIGIN,
-  PROP_CORS_ORIGINS,
-  PROP_TLS_CERTIFICATE,
-  PROP_TLS_KEY,
-  PROP_REQUEST_TIMEOUT,
-  PROP_MAX_PENDING_CONNECTIONS,
-  PROP_MAX_PENDING_PER_ADDRESS,
-  PROP_TLS_HANDSHAKE_TIMEOUT,
-  PROP_MAX_TLS_HANDSHAKES,
-  PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
-  PROP_AUTH_REALM,
-  PROP_AUTH_USERS,
-  PROP_MAX_QUEUED_FRAMES,
-  PROP_MAX_QUEUED_BYTES,
-  PROP_MAX_QUEUED_TIME,
-  PROP_WRITE_INTERVAL,
-  PROP_VIEWER_TIMEOUT,
-  PROP_MAX_MESSAGE_SIZE,
-  PROP_ENABLE_SNAPSHOT,
-  PROP_ENABLE_MJPEG,
-  PROP_ENABLE_STATS,
-  PROP_JPEG_STREAM,
-  PROP_NUM_VIEWERS,
-  PROP_FRAMES_SENT,
-  PROP_FRAMES_DROPPED,
-  PROP_BYTES_SENT,
-  PROP_STATS,
-};
 
 enum {
   SIGNAL_VIEWER_ADDED,
@@ -176,34 +117,6 @@ enum {
 static guint signals[LAST_SIGNAL];
 
 namespace {
-
-struct Settings {
-  // The port's.
-  std::string host = DEFAULT_HOST;
-  int port = DEFAULT_PORT;
-  std::string tls_certificate;
-  std::string tls_key;
-  imagestream::ConnectionLimits limits{DEFAULT_MAX_PENDING_CONNECTIONS, DEFAULT_MAX_PENDING_PER_ADDRESS,
-                                       DEFAULT_REQUEST_TIMEOUT,         DEFAULT_TLS_HANDSHAKE_TIMEOUT,
-                                       DEFAULT_MAX_TLS_HANDSHAKES,      DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS};
-  std::string auth_realm = DEFAULT_AUTH_REALM;
-  // The stream's.
-  std::string path = DEFAULT_PATH;
-  std::string document_root;
-  std::string auth_users;
-  imagestream::StreamSettings stream{DEFAULT_MAX_VIEWERS,
-                                     "",
-                                     false,
-                                     "",
-                                     {DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_TIME * 1000},
-                                     DEFAULT_WRITE_INTERVAL,
-                                     DEFAULT_VIEWER_TIMEOUT,
-                                     DEFAULT_MAX_MESSAGE_SIZE,
-                                     DEFAULT_ENABLE_SNAPSHOT,
-                                     DEFAULT_ENABLE_MJPEG,
-                                     DEFAULT_ENABLE_STATS,
-                                     ""};
-};
 
 namespace ws = imagestream::ws;
 
@@ -271,7 +184,7 @@ class SignalEvents : public imagestream::StreamEvents {
 struct SinkState {
   explicit SinkState(GstWebsocketSink *sink)
       : events(sink), stream(std::make_shared<Stream>(events, GST_OBJECT(sink))) {}
-  Settings settings;  // guarded by the object lock
+  imagestream::SinkSettings settings;  // guarded by the object lock
   SignalEvents events;
   // For the element's whole life, so that its figures can be read at any
   // time; served from NULL->READY to READY->NULL.
@@ -300,7 +213,7 @@ static GstStaticPadTemplate sink_template =
 
 static bool open_stream(GstWebsocketSink *self) {
   GST_OBJECT_LOCK(self);
-  const Settings s = self->state.settings;
+  const imagestream::SinkSettings s = self->state.settings;
   GST_OBJECT_UNLOCK(self);
 
   std::string document_root;
@@ -470,106 +383,12 @@ static gboolean gst_websocket_sink_disconnect_viewer(GstWebsocketSink *self, con
   return address && self->state.stream->disconnect(address);
 }
 
-static void set_string(std::string &field, const GValue *value, const char *fallback) {
-  const char *s = g_value_get_string(value);
-  field = s ? s : fallback;
-}
-
 static void gst_websocket_sink_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec) {
   auto *self = GST_WEBSOCKET_SINK(object);
-  Settings &s = self->state.settings;
-  imagestream::StreamSettings &ss = s.stream;
   GST_OBJECT_LOCK(self);
-  switch (id) {
-    case PROP_HOST:
-      set_string(s.host, value, DEFAULT_HOST);
-      break;
-    case PROP_PORT:
-      s.port = g_value_get_int(value);
-      break;
-    case PROP_PATH:
-      set_string(s.path, value, DEFAULT_PATH);
-      break;
-    case PROP_DOCUMENT_ROOT:
-      set_string(s.document_root, value, "");
-      break;
-    case PROP_TLS_CERTIFICATE:
-      set_string(s.tls_certificate, value, "");
-      break;
-    case PROP_TLS_KEY:
-      set_string(s.tls_key, value, "");
-      break;
-    case PROP_REQUEST_TIMEOUT:
-      s.limits.request_timeout_s = g_value_get_uint(value);
-      break;
-    case PROP_MAX_PENDING_CONNECTIONS:
-      s.limits.max_pending = g_value_get_uint(value);
-      break;
-    case PROP_MAX_PENDING_PER_ADDRESS:
-      s.limits.max_pending_per_address = g_value_get_uint(value);
-      break;
-    case PROP_TLS_HANDSHAKE_TIMEOUT:
-      s.limits.handshake_timeout_s = g_value_get_uint(value);
-      break;
-    case PROP_MAX_TLS_HANDSHAKES:
-      s.limits.max_handshakes = g_value_get_uint(value);
-      break;
-    case PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS:
-      s.limits.max_handshakes_per_address = g_value_get_uint(value);
-      break;
-    case PROP_AUTH_REALM:
-      set_string(s.auth_realm, value, DEFAULT_AUTH_REALM);
-      break;
-    case PROP_AUTH_USERS:
-      set_string(s.auth_users, value, "");
-      break;
-    case PROP_MAX_VIEWERS:
-      ss.max_viewers = g_value_get_uint(value);
-      break;
-    case PROP_ALLOWED_ORIGINS:
-      set_string(ss.allowed_origins, value, "");
-      break;
-    case PROP_REQUIRE_ORIGIN:
-      ss.require_origin = g_value_get_boolean(value);
-      break;
-    case PROP_CORS_ORIGINS:
-      set_string(ss.cors_origins, value, "");
-      break;
-    case PROP_MAX_QUEUED_FRAMES:
-      ss.limits.max_frames = g_value_get_uint(value);
-      break;
-    case PROP_MAX_QUEUED_BYTES:
-      ss.limits.max_bytes = g_value_get_uint64(value);
-      break;
-    case PROP_MAX_QUEUED_TIME:
-      ss.limits.max_delay_us = gint64{g_value_get_uint(value)} * 1000;
-      break;
-    case PROP_WRITE_INTERVAL:
-      ss.write_interval_us = g_value_get_uint(value);
-      break;
-    case PROP_VIEWER_TIMEOUT:
-      ss.viewer_timeout = g_value_get_uint(value);
-      break;
-    case PROP_MAX_MESSAGE_SIZE:
-      ss.max_message_size = g_value_get_uint64(value);
-      break;
-    case PROP_ENABLE_SNAPSHOT:
-      ss.enable_snapshot = g_value_get_boolean(value);
-      break;
-    case PROP_ENABLE_MJPEG:
-      ss.enable_mjpeg = g_value_get_boolean(value);
-      break;
-    case PROP_ENABLE_STATS:
-      ss.enable_stats = g_value_get_boolean(value);
-      break;
-    case PROP_JPEG_STREAM:
-      set_string(ss.jpeg_stream, value, "");
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
-  }
+  if (!imagestream::set_sink_setting(self->state.settings, id, value)) G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   // The server thread reads the stream's copy.
-  self->state.stream->set_settings(ss);
+  self->state.stream->set_settings(self->state.settings.stream);
   GST_OBJECT_UNLOCK(self);
 }
 
@@ -577,122 +396,31 @@ static void gst_websocket_sink_get_property(GObject *object, guint id, GValue *v
   auto *self = GST_WEBSOCKET_SINK(object);
   SinkState &st = self->state;
   switch (id) {
-    case PROP_CURRENT_PORT:
+    case imagestream::PROP_CURRENT_PORT:
       g_value_set_int(value, st.current_port.load());
       return;
-    case PROP_NUM_VIEWERS:
+    case imagestream::PROP_NUM_VIEWERS:
       g_value_set_uint(value, st.stream->num_viewers());
       return;
-    case PROP_FRAMES_SENT:
+    case imagestream::PROP_FRAMES_SENT:
       g_value_set_uint64(value, st.stream->figures(false).total().frames_sent);
       return;
-    case PROP_FRAMES_DROPPED:
+    case imagestream::PROP_FRAMES_DROPPED:
       g_value_set_uint64(value, st.stream->figures(false).total().frames_dropped);
       return;
-    case PROP_BYTES_SENT:
+    case imagestream::PROP_BYTES_SENT:
       g_value_set_uint64(value, st.stream->figures(false).total().bytes_sent);
       return;
-    case PROP_STATS:
+    case imagestream::PROP_STATS:
       g_value_take_boxed(value, make_stats(self, false));
       return;
     default:
       break;
   }
-  const Settings &s = st.settings;
-  const imagestream::StreamSettings &ss = s.stream;
-  auto optional_string = [value](const std::string &text) {
-    g_value_set_string(value, text.empty() ? nullptr : text.c_str());
-  };
   GST_OBJECT_LOCK(self);
-  switch (id) {
-    case PROP_HOST:
-      g_value_set_string(value, s.host.c_str());
-      break;
-    case PROP_PORT:
-      g_value_set_int(value, s.port);
-      break;
-    case PROP_PATH:
-      g_value_set_string(value, s.path.c_str());
-      break;
-    case PROP_DOCUMENT_ROOT:
-      optional_string(s.document_root);
-      break;
-    case PROP_TLS_CERTIFICATE:
-      optional_string(s.tls_certificate);
-      break;
-    case PROP_TLS_KEY:
-      optional_string(s.tls_key);
-      break;
-    case PROP_REQUEST_TIMEOUT:
-      g_value_set_uint(value, s.limits.request_timeout_s);
-      break;
-    case PROP_MAX_PENDING_CONNECTIONS:
-      g_value_set_uint(value, s.limits.max_pending);
-      break;
-    case PROP_MAX_PENDING_PER_ADDRESS:
-      g_value_set_uint(value, s.limits.max_pending_per_address);
-      break;
-    case PROP_TLS_HANDSHAKE_TIMEOUT:
-      g_value_set_uint(value, s.limits.handshake_timeout_s);
-      break;
-    case PROP_MAX_TLS_HANDSHAKES:
-      g_value_set_uint(value, s.limits.max_handshakes);
-      break;
-    case PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS:
-      g_value_set_uint(value, s.limits.max_handshakes_per_address);
-      break;
-    case PROP_AUTH_REALM:
-      g_value_set_string(value, s.auth_realm.c_str());
-      break;
-    case PROP_AUTH_USERS:
-      optional_string(s.auth_users);
-      break;
-    case PROP_MAX_VIEWERS:
-      g_value_set_uint(value, ss.max_viewers);
-      break;
-    case PROP_ALLOWED_ORIGINS:
-      g_value_set_string(value, ss.allowed_origins.c_str());
-      break;
-    case PROP_REQUIRE_ORIGIN:
-      g_value_set_boolean(value, ss.require_origin);
-      break;
-    case PROP_CORS_ORIGINS:
-      g_value_set_string(value, ss.cors_origins.c_str());
-      break;
-    case PROP_MAX_QUEUED_FRAMES:
-      g_value_set_uint(value, static_cast<guint>(ss.limits.max_frames));
-      break;
-    case PROP_MAX_QUEUED_BYTES:
-      g_value_set_uint64(value, ss.limits.max_bytes);
-      break;
-    case PROP_MAX_QUEUED_TIME:
-      g_value_set_uint(value, static_cast<guint>(ss.limits.max_delay_us / 1000));
-      break;
-    case PROP_WRITE_INTERVAL:
-      g_value_set_uint(value, static_cast<guint>(ss.write_interval_us));
-      break;
-    case PROP_VIEWER_TIMEOUT:
-      g_value_set_uint(value, ss.viewer_timeout);
-      break;
-    case PROP_MAX_MESSAGE_SIZE:
-      g_value_set_uint64(value, ss.max_message_size);
-      break;
-    case PROP_ENABLE_SNAPSHOT:
-      g_value_set_boolean(value, ss.enable_snapshot);
-      break;
-    case PROP_ENABLE_MJPEG:
-      g_value_set_boolean(value, ss.enable_mjpeg);
-      break;
-    case PROP_ENABLE_STATS:
-      g_value_set_boolean(value, ss.enable_stats);
-      break;
-    case PROP_JPEG_STREAM:
-      optional_string(ss.jpeg_stream);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
-  }
+  const bool known = imagestream::get_sink_setting(st.settings, id, value);
   GST_OBJECT_UNLOCK(self);
+  if (!known) G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
 }
 
 static void gst_websocket_sink_finalize(GObject *object) {
@@ -711,179 +439,24 @@ static void gst_websocket_sink_init(GstWebsocketSink *self) {
   gst_base_sink_set_async_enabled(GST_BASE_SINK(self), FALSE);
 }
 
-static void install_properties(GObjectClass *gobject_class) {
-  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  const auto rw_ready = static_cast<GParamFlags>(rw | static_cast<GParamFlags>(GST_PARAM_MUTABLE_READY));
-  const auto rw_playing = static_cast<GParamFlags>(rw | static_cast<GParamFlags>(GST_PARAM_MUTABLE_PLAYING));
+// The element's figures; the settings are sinksettings.cpp's table.
+static void install_figures(GObjectClass *gobject_class) {
   const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   auto add = [gobject_class](guint id, GParamSpec *spec) { g_object_class_install_property(gobject_class, id, spec); };
-
-  // The port's: sinks sharing a port set them alike.
-  add(PROP_HOST, g_param_spec_string("host", "Host",
-                                     "Address to listen on (a name listens on every address it resolves to; "
-                                     "0.0.0.0 for all IPv4 interfaces). Per port. Used when going from NULL to READY",
-                                     DEFAULT_HOST, rw_ready));
-  add(PROP_PORT, g_param_spec_int("port", "Port",
-                                  "TCP port to listen on (0 = any free port; see current-port). Sinks with the same "
-                                  "host and port share one server, each at its own path",
-                                  0, 65535, DEFAULT_PORT, rw_ready));
-  add(PROP_CURRENT_PORT,
+  add(imagestream::PROP_CURRENT_PORT,
       g_param_spec_int("current-port", "Current port",
                        "The port actually listened on (notified once listening; 0 when not listening)", 0, 65535, 0,
                        ro));
-  add(PROP_TLS_CERTIFICATE,
-      g_param_spec_string("tls-certificate", "TLS certificate",
-                          "PEM file of the server certificate (chain); when set the server speaks https/wss. Per port",
-                          nullptr, rw_ready));
-  add(PROP_TLS_KEY, g_param_spec_string("tls-key", "TLS key",
-                                        "PEM file of the private key of tls-certificate (unset = in the certificate "
-                                        "file). Per port",
-                                        nullptr, rw_ready));
-  add(PROP_REQUEST_TIMEOUT,
-      g_param_spec_uint("request-timeout", "Request timeout",
-                        "Seconds a connection may take to send a plain HTTP request and take its answer, counted "
-                        "from accept (under TLS from the end of the handshake); past that it is closed (0 = no "
-                        "limit). Per port",
-                        0, G_MAXUINT, DEFAULT_REQUEST_TIMEOUT, rw_ready));
-  add(PROP_MAX_PENDING_CONNECTIONS,
-      g_param_spec_uint("max-pending-connections", "Max pending connections",
-                        "Connections that are not viewers (handshaking, sending a request, being answered) at once; "
-                        "further ones are closed at once and counted in stats' connections-refused (0 = no limit). "
-                        "Per port",
-                        0, G_MAXUINT, DEFAULT_MAX_PENDING_CONNECTIONS, rw_ready));
-  add(PROP_MAX_PENDING_PER_ADDRESS,
-      g_param_spec_uint("max-pending-per-address", "Max pending connections per address",
-                        "Connections that are not viewers from one IPv4 address or IPv6 /64 at once; further ones "
-                        "are closed at once (0 = no limit). Per port",
-                        0, G_MAXUINT, DEFAULT_MAX_PENDING_PER_ADDRESS, rw_ready));
-  add(PROP_TLS_HANDSHAKE_TIMEOUT,
-      g_param_spec_uint("tls-handshake-timeout", "TLS handshake timeout",
-                        "Seconds for each step of a TLS connection before it is a session: its whole ClientHello "
-                        "to arrive, a handshake slot to free, the handshake; past that it is closed (0 = no limit). "
-                        "Per port",
-                        0, G_MAXUINT, DEFAULT_TLS_HANDSHAKE_TIMEOUT, rw_ready));
-  add(PROP_MAX_TLS_HANDSHAKES,
-      g_param_spec_uint("max-tls-handshakes", "Max TLS handshakes",
-                        "TLS handshakes running at once; glib-networking runs each on a thread of GLib's shared "
-                        "pool (10 threads, growing slowly), which waits for the client. Further connections wait "
-                        "for a slot; a handshake starts only once the client's ClientHello has arrived whole (0 = "
-                        "no limit). Per port",
-                        0, G_MAXUINT, DEFAULT_MAX_TLS_HANDSHAKES, rw_ready));
-  add(PROP_MAX_TLS_HANDSHAKES_PER_ADDRESS,
-      g_param_spec_uint("max-tls-handshakes-per-address", "Max TLS handshakes per address",
-                        "TLS handshakes running at once for one IPv4 address or IPv6 /64 (0 = no limit). Per port",
-                        0, G_MAXUINT, DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS, rw_ready));
-
-  add(PROP_AUTH_REALM,
-      g_param_spec_string("auth-realm", "Login realm",
-                          "The realm browsers show when they ask for a login (auth-users); one for the whole port, "
-                          "so that a 401 tells nothing about the path asked for. Per port",
-                          DEFAULT_AUTH_REALM, rw_ready));
-
-  // The stream's.
-  add(PROP_AUTH_USERS,
-      g_param_spec_string("auth-users", "Logins",
-                          "File of user:password or user:$hash lines (crypt(3), e.g. openssl passwd -6): HTTP Basic "
-                          "logins for the page and everything under the path (WebSocket, MJPEG, snapshot, stats, "
-                          "metrics, files); others get 401, and so does every path on the port that names no stream. "
-                          "Read when going from NULL to READY. Keep it readable by the relay only (unset = no "
-                          "logins: the path is the only secret)",
-                          nullptr, rw_ready));
-  add(PROP_PATH, g_param_spec_string("path", "Path",
-                                     "URL path of the WebSocket stream; a plain GET on it returns the viewer page, "
-                                     "and <path>/snapshot.jpg, stream.mjpeg, stats.json and metrics serve the same "
-                                     "stream",
-                                     DEFAULT_PATH, rw_ready));
-  add(PROP_DOCUMENT_ROOT,
-      g_param_spec_string("document-root", "Document root",
-                          "Folder of static files served at <path>/<relative path>; its index.html replaces the "
-                          "built-in viewer page at <path>/ (unset = built-in page only)",
-                          nullptr, rw_ready));
-  add(PROP_MAX_VIEWERS,
-      g_param_spec_uint("max-viewers", "Max viewers",
-                        "Most viewers (WebSocket and MJPEG) of this stream at once; further ones get 503 (0 = no "
-                        "limit)",
-                        0, G_MAXUINT, DEFAULT_MAX_VIEWERS, rw_playing));
-  add(PROP_ALLOWED_ORIGINS,
-      g_param_spec_string("allowed-origins", "Allowed origins",
-                          "Comma-separated Origin values of pages allowed to open the WebSocket, e.g. "
-                          "\"https://example.com,http://localhost:8080\"; others get 403. The relay's own page "
-                          "(same origin) and clients that send no Origin (not browsers) are allowed too "
-                          "(empty = any origin)",
-                          "", rw_playing));
-  add(PROP_REQUIRE_ORIGIN,
-      g_param_spec_boolean("require-origin", "Require Origin",
-                           "With allowed-origins set, refuse WebSocket clients that send no Origin header",
-                           FALSE, rw_playing));
-  add(PROP_CORS_ORIGINS,
-      g_param_spec_string("cors-origins", "CORS origins",
-                          "Comma-separated origins (or *) whose pages may fetch() stats.json, metrics, "
-                          "snapshot.jpg and stream.mjpeg, e.g. for a dashboard: answers carry "
-                          "Access-Control-Allow-Origin and OPTIONS preflights get 204 (empty = no CORS)",
-                          "", rw_playing));
-  add(PROP_MAX_QUEUED_FRAMES,
-      g_param_spec_uint("max-queued-frames", "Max queued frames",
-                        "Frames a viewer may have waiting behind the one being sent; past that (or past "
-                        "max-queued-bytes or max-queued-time) its oldest waiting frames are dropped: the newest "
-                        "frame wins (0 = no frame limit). Applies to viewers connecting afterwards",
-                        0, G_MAXUINT, DEFAULT_MAX_QUEUED_FRAMES, rw_playing));
-  add(PROP_MAX_QUEUED_BYTES,
-      g_param_spec_uint64("max-queued-bytes", "Max queued bytes",
-                          "Bytes a viewer may have waiting beyond what its socket holds (0 = no byte limit). "
-                          "Applies to viewers connecting afterwards",
-                          0, G_MAXUINT64, DEFAULT_MAX_QUEUED_BYTES, rw_playing));
-  add(PROP_MAX_QUEUED_TIME,
-      g_param_spec_uint("max-queued-time", "Max queued time",
-                        "Milliseconds of stream a viewer may have waiting, from the oldest waiting frame's "
-                        "arrival to the newest's (0 = no time limit). Applies to viewers connecting afterwards",
-                        0, G_MAXUINT, DEFAULT_MAX_QUEUED_TIME, rw_playing));
-  add(PROP_WRITE_INTERVAL,
-      g_param_spec_uint("write-interval", "Write interval",
-                        "Microseconds between two writes to one viewer: frames arriving faster go out together in "
-                        "one write, for at most this much latency (0 = each frame at once). Applies to viewers "
-                        "connecting afterwards",
-                        0, G_USEC_PER_SEC, DEFAULT_WRITE_INTERVAL, rw_playing));
-  add(PROP_VIEWER_TIMEOUT,
-      g_param_spec_uint("viewer-timeout", "Viewer timeout",
-                        "Seconds a viewer may accept no data while frames wait for it before it is closed "
-                        "with code 1008 (0 = never)",
-                        0, G_MAXUINT, DEFAULT_VIEWER_TIMEOUT, rw_playing));
-  add(PROP_MAX_MESSAGE_SIZE,
-      g_param_spec_uint64("max-message-size", "Max message size",
-                          "Largest message a viewer may send, in bytes; a bigger one closes it with code 1009 "
-                          "(0 = no limit). Applies to viewers connecting afterwards",
-                          0, G_MAXUINT64, DEFAULT_MAX_MESSAGE_SIZE, rw_playing));
-  add(PROP_ENABLE_SNAPSHOT,
-      g_param_spec_boolean("enable-snapshot", "Enable snapshot",
-                           "Serve the most recent frame at <path>/snapshot.jpg (off = 404)", DEFAULT_ENABLE_SNAPSHOT,
-                           rw_playing));
-  add(PROP_ENABLE_MJPEG,
-      g_param_spec_boolean("enable-mjpeg", "Enable MJPEG",
-                           "Serve the stream as multipart/x-mixed-replace MJPEG at <path>/stream.mjpeg, for <img>, "
-                           "VLC, ffmpeg and curl; its clients are viewers with the same limits (off = 404)",
-                           DEFAULT_ENABLE_MJPEG, rw_playing));
-  add(PROP_ENABLE_STATS,
-      g_param_spec_boolean("enable-stats", "Enable statistics",
-                           "Serve the stream's and each viewer's figures at <path>/stats.json and as Prometheus "
-                           "text at <path>/metrics (off = 404)",
-                           DEFAULT_ENABLE_STATS, rw_playing));
-
-  add(PROP_JPEG_STREAM,
-      g_param_spec_string("jpeg-stream", "JPEG stream",
-                          "For a stream of encoded video: the path of a stream on the same port with the same "
-                          "camera's JPEG frames, whose snapshot.jpg and stream.mjpeg this stream's serve (unset = "
-                          "they answer 404 saying so)",
-                          nullptr, rw_playing));
-  add(PROP_NUM_VIEWERS, g_param_spec_uint("num-viewers", "Viewers", "Viewers connected now", 0, G_MAXUINT, 0, ro));
-  add(PROP_FRAMES_SENT, g_param_spec_uint64("frames-sent", "Frames sent",
+  add(imagestream::PROP_NUM_VIEWERS, g_param_spec_uint("num-viewers", "Viewers", "Viewers connected now", 0, G_MAXUINT, 0, ro));
+  add(imagestream::PROP_FRAMES_SENT, g_param_spec_uint64("frames-sent", "Frames sent",
                                             "Messages written to viewers, summed over viewers", 0, G_MAXUINT64, 0, ro));
-  add(PROP_FRAMES_DROPPED,
+  add(imagestream::PROP_FRAMES_DROPPED,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
                           "Frames skipped for viewers that fell behind, summed over viewers", 0, G_MAXUINT64, 0, ro));
-  add(PROP_BYTES_SENT, g_param_spec_uint64("bytes-sent", "Bytes sent",
+  add(imagestream::PROP_BYTES_SENT, g_param_spec_uint64("bytes-sent", "Bytes sent",
                                            "Bytes written to viewers (WebSocket headers included)", 0, G_MAXUINT64, 0,
                                            ro));
-  add(PROP_STATS, g_param_spec_boxed("stats", "Statistics",
+  add(imagestream::PROP_STATS, g_param_spec_boxed("stats", "Statistics",
                                      "num-viewers, frames-in, frames-sent, frames-dropped, bytes-sent, viewers-total, "
                                      "viewers-refused, and the port's (shared by the sinks on it) "
                                      "connections-refused (closed at once over max-pending-connections, "
@@ -903,7 +476,8 @@ static void gst_websocket_sink_class_init(GstWebsocketSinkClass *klass) {
   gobject_class->set_property = gst_websocket_sink_set_property;
   gobject_class->get_property = gst_websocket_sink_get_property;
   gobject_class->finalize = gst_websocket_sink_finalize;
-  install_properties(gobject_class);
+  imagestream::install_sink_settings(gobject_class);
+  install_figures(gobject_class);
 
   /**
    * GstWebsocketSink::viewer-added:
