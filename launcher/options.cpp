@@ -67,8 +67,9 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
 
   GOptionEntry entries[] = {
       {"camera", 0, 0, G_OPTION_ARG_STRING_ARRAY, &cameras,
-       "One more camera: it sends to INGEST_PORT, its viewers open http://HOST:WEB_PORT/SECRET (repeatable)",
-       "INGEST_PORT:SECRET"},
+       "One more camera: it sends to INGEST_PORT (- on an edge), its viewers open http://HOST:WEB_PORT/SECRET; with "
+       "--nats, its NATS subject (repeatable)",
+       "INGEST_PORT:SECRET[:SUBJECT]"},
       {"video", 0, 0, G_OPTION_ARG_STRING, &video,
        "Encode every camera's frames as video for the browsers: vp8, vp9 or h264 (4-8 times fewer bytes than "
        "JPEG); the JPEG frames stay at SECRET/jpeg",
@@ -121,7 +122,7 @@ std::optional<Failure> parse_arguments(int argc, char **argv, LaunchOptions &opt
        "(default: none)",
        "ORIGINS"},
       {"document-root", 0, 0, G_OPTION_ARG_FILENAME, &document_root,
-       "Serve DIR/index.html at the viewer URL, and DIR's other files at /FILE, "
+       "Serve DIR/index.html at the viewer URL, and DIR's other files at /SECRET/FILE, "
        "instead of the built-in viewer page",
        "DIR"},
       {"filter", 0, 0, G_OPTION_ARG_STRING, &filter,
