@@ -1,4 +1,4 @@
-// websocketsink's HTTP Basic logins (auth-users) in Chromium: a browser that
+// websocketsink's HTTP Basic logins (auth-users) in Chromium and Firefox: a browser that
 // was given the login opens the viewer page and draws frames (its WebSocket
 // upgrade carries the credentials the page was opened with), and its
 // snapshot and MJPEG <img> load the same way; without the login, or with a
@@ -84,4 +84,44 @@ test('Chromium with the login draws the stream and loads snapshot and MJPEG; wit
       assert.match(answer.challenge, /^Basic realm="imagestream"/);
     }
   }
+});
+
+// The same in Firefox ESR over WebDriver BiDi: puppeteer's authenticate()
+// answers the browser's login prompt, as a user typing it in would; the
+// page's WebSocket, its fetch() of the snapshot and the MJPEG <img> then
+// carry the login Firefox remembered for the origin.
+test('Firefox with the login draws the stream and loads snapshot and MJPEG; without it, 401', async () => {
+  const pipeline = await camera();
+  const url = `http://127.0.0.1:${pipeline.port}/cam`;
+
+  // First a page that is given a wrong login (Firefox remembers a login for
+  // the whole profile once it passed): the answer it shows is the 401.
+  const stranger = await env.newPage('firefox', { width: 320, height: 240 });
+  await stranger.page.authenticate({ username: 'viewer', password: 'wrong' });
+  const response = await stranger.page.goto(url);
+  assert.equal(response.status(), 401);
+  assert.match(response.headers()['www-authenticate'] || '', /^Basic realm="imagestream"/);
+  const frames = await stranger.evaluate(() => window.imagestreamStats?.framesDrawn ?? 0);
+  assert.equal(frames, 0);
+  await stranger.close();
+
+  const page = await env.newPage('firefox', { width: 320, height: 240 });
+  await page.page.authenticate(login);
+  await page.goto(url);
+  const drawn = await waitFor('10 frames drawn through the WebSocket', async () => {
+    const s = await page.stats();
+    return s && s.framesDrawn >= 10 && s;
+  }, 15000);
+  assert.ok(drawn.framesDrawn >= 10);
+  const other = await page.evaluate(async () => {
+    const snapshot = await fetch('/cam/snapshot.jpg', { cache: 'no-store' });
+    const img = document.createElement('img');
+    img.src = '/cam/stream.mjpeg';
+    document.body.append(img);
+    await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; });
+    return { snapshot: snapshot.status, type: snapshot.headers.get('content-type'), width: img.naturalWidth };
+  });
+  assert.deepEqual(other, { snapshot: 200, type: 'image/jpeg', width: 320 });
+  await page.close();
+
 });
