@@ -14,7 +14,8 @@
 //   - a text message {"type":"catchup","frames":N} when a viewer joins
 //     mid-stream: the next N frames are the newest key frame and the deltas
 //     since, sent at once so that the viewer has a picture at once; decode
-//     them all, show the last.
+//     them all, and show the key frame as soon as it is decoded (a first
+//     picture, up to a key interval old) and then the last (live again).
 //   - one binary message per frame: a 14-byte header, then the frame:
 //       byte 0      1 (a video frame)
 //       byte 1      flags: bit 0 = key frame
