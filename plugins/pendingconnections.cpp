@@ -128,6 +128,35 @@ void PendingConnections::refuse(GSocket *socket, const char *reason) {
   g_socket_close(socket, nullptr);
 }
 
+// The port is full. An address holding more than max-pending-per-address
+// gives up its oldest connection for a newcomer from an address within it:
+// one address (a proxy, a crowd behind a NAT, a flood) may fill the port
+// while nobody else needs it, never keep anyone else out. Returns null when
+// there is room now, else why the newcomer is refused.
+const char *PendingConnections::make_room(const std::string &group, GSocket *newcomer) {
+  const unsigned per_address = limits_.max_pending_per_address;
+  if (!per_address) return "max-pending-connections reached";
+  auto own = groups_.find(group);
+  if (own != groups_.end() && own->second.pending >= per_address)
+    return "max-pending-connections reached, and this address holds max-pending-per-address";
+  auto heaviest = groups_.end();
+  for (auto it = groups_.begin(); it != groups_.end(); ++it)
+    if (heaviest == groups_.end() || it->second.pending > heaviest->second.pending) heaviest = it;
+  if (heaviest == groups_.end() || heaviest->second.pending <= per_address)
+    return "max-pending-connections reached, every address within max-pending-per-address";
+  for (const auto &c : connections_) {  // in the order they were accepted: the oldest first
+    if (c->group != heaviest->first) continue;
+    counters_->connections_refused++;
+    if (refusals_.admit(g_get_monotonic_time()))
+      GST_WARNING("port %d: closed a connection from %s, which holds more than max-pending-per-address (%u) while "
+                  "the port is full, for one from %s (further refusals are summed up once a second)",
+                  log_port_, peer_address(c->socket.get()).c_str(), per_address, peer_address(newcomer).c_str());
+    drop(ConnectionRef(c));
+    return nullptr;
+  }
+  return "max-pending-connections reached";
+}
+
 void PendingConnections::add(GObjectPtr<GSocket> socket) {
   fds_.opened();
   const size_t fds_left = fds_.available(g_socket_get_fd(socket.get()));
@@ -136,20 +165,14 @@ void PendingConnections::add(GObjectPtr<GSocket> socket) {
     return;
   }
   std::string group = address_group(socket.get());
-  auto counted = [&] {
-    auto it = groups_.find(group);
-    return it == groups_.end() ? 0u : it->second.pending;
-  };
-  const bool full = (limits_.max_pending && connections_.size() >= limits_.max_pending) ||
-                    (limits_.max_pending_per_address && counted() >= limits_.max_pending_per_address);
-  if (full) forget_closed();
   if (limits_.max_pending && connections_.size() >= limits_.max_pending) {
-    refuse(socket.get(), "max-pending-connections reached");
-    return;
-  }
-  if (limits_.max_pending_per_address && counted() >= limits_.max_pending_per_address) {
-    refuse(socket.get(), "max-pending-per-address reached");
-    return;
+    forget_closed();
+    if (connections_.size() >= limits_.max_pending) {
+      if (const char *full = make_room(group, socket.get())) {
+        refuse(socket.get(), full);
+        return;
+      }
+    }
   }
   const int64_t now = g_get_monotonic_time();
   // As libsoup does on the connections it accepts itself: a TLS server's

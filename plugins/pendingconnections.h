@@ -1,7 +1,8 @@
 // The connections of one web port that are not viewers (yet): from accept()
 // until libsoup has answered them, or handed them to a viewer. Strangers on
 // the network reach this part before any secret is checked, so everything
-// here is bounded: how many connections at once, in total and per address;
+// here is bounded: how many connections at once in total (and, once that is
+// reached, an address holding more than its share gives way to newcomers);
 // how long each may take; under TLS, how many handshakes run at once (each
 // holds a thread of GLib's shared pool), and none before the client's whole
 // ClientHello is in the kernel's buffer, so a client that connects and sends
@@ -29,7 +30,7 @@ namespace imagestream {
 // The port's limits on connections that are not viewers; 0 = no limit.
 struct ConnectionLimits {
   unsigned max_pending = 0;               // connections at once
-  unsigned max_pending_per_address = 0;   // from one IPv4 address or IPv6 /64
+  unsigned max_pending_per_address = 0;   // from one IPv4 address or IPv6 /64, once the port is full
   unsigned request_timeout_s = 0;         // to send a request and take its answer
   unsigned handshake_timeout_s = 0;       // TLS, for each step: the ClientHello, a slot, the handshake
   unsigned max_handshakes = 0;            // TLS handshakes running at once
@@ -103,6 +104,7 @@ class PendingConnections {
   using ConnectionRef = std::shared_ptr<Connection>;
 
   void refuse(GSocket *socket, const char *reason);
+  const char *make_room(const std::string &group, GSocket *newcomer);
   void wait_for_hello(const ConnectionRef &c);
   gboolean hello_arrived(Connection *c);
   void start_handshakes();

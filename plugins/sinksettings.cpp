@@ -237,8 +237,10 @@ void install_sink_settings(GObjectClass *gobject_class) {
                         0, G_MAXUINT, kDefaultMaxPendingConnections, rw_ready));
   add(PROP_MAX_PENDING_PER_ADDRESS,
       g_param_spec_uint("max-pending-per-address", "Max pending connections per address",
-                        "Connections that are not viewers from one IPv4 address or IPv6 /64 at once; further ones "
-                        "are closed at once (0 = no limit). Per port",
+                        "Connections that are not viewers one IPv4 address or IPv6 /64 may hold once "
+                        "max-pending-connections is reached: past it, a newcomer from another address closes the "
+                        "address's oldest, and its own newcomers are closed at once (0 = no share: the port's "
+                        "newcomers are closed at once). Per port",
                         0, G_MAXUINT, kDefaultMaxPendingPerAddress, rw_ready));
   add(PROP_TLS_HANDSHAKE_TIMEOUT,
       g_param_spec_uint("tls-handshake-timeout", "TLS handshake timeout",
