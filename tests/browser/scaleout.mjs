@@ -41,8 +41,20 @@ export class NatsCluster {
   }
 
   async start() {
+    // Distinct ports: freePort() may hand out a port twice (each is free
+    // when asked), and a node on a taken port never joins.
+    const taken = new Set();
+    const port = async () => {
+      for (;;) {
+        const p = await freePort();
+        if (!taken.has(p)) {
+          taken.add(p);
+          return p;
+        }
+      }
+    };
     for (let i = 0; i < this.size; i++) {
-      this.nodes.push({ port: await freePort(), clusterPort: await freePort(), httpPort: await freePort() });
+      this.nodes.push({ port: await port(), clusterPort: await port(), httpPort: await port() });
     }
     for (let i = 0; i < this.size; i++) this.startNode(i);
     await this.ready();
@@ -79,7 +91,11 @@ export class NatsCluster {
         if (!routez || routez.num_routes < running.length - 1) return false;
       }
       return true;
-    }, timeoutMs);
+    }, timeoutMs).catch((e) => {
+      // What the nodes said (a port in use, a bad configuration).
+      const said = this.nodes.map((n, i) => `node${i} (exit ${n.process?.exitCode}): ${n.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      throw new Error(`${e.message}\n${said.join('\n')}`);
+    });
   }
 
   async kill9(i) {

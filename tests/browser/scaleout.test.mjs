@@ -26,9 +26,11 @@ function launch(args) {
 }
 
 async function cluster(size = 3, options = {}) {
-  const c = await new NatsCluster(size, options).start();
+  // Cleaned up also when it does not come up: its nodes would keep the test
+  // process alive.
+  const c = new NatsCluster(size, options);
   cleanups.push(() => c.close());
-  return c;
+  return c.start();
 }
 
 // Waits for the launcher's "nats connected" line: its subscription or
