@@ -10,7 +10,7 @@
 // $IMAGESTREAM_LAUNCH), `npm ci` at the repository root, and
 // /usr/bin/chromium. Uses port 8090, where the seed page looks for the relay.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,14 +45,6 @@ function makeFrames(count) {
   const frames = readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f)));
   rmSync(dir, { recursive: true });
   return frames;
-}
-
-function seedPage() {
-  const seed = readFileSync(path.join(root, '..', 'shared', 'seed', 'imagestream-seed.md'), 'utf8');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'imagestream-seed-'));
-  writeFileSync(path.join(dir, 'index.html'), /```HTML\n([\s\S]*?)```/.exec(seed)[1]);
-  writeFileSync(path.join(dir, 'worker.js'), /worker\.js```[^`]*```javascript\n([\s\S]*?)```/.exec(seed)[1]);
-  return dir;
 }
 
 // CPU seconds used so far by the browser: every process descending from this
@@ -96,7 +88,8 @@ const pages = [
   {
     name: 'seed page',
     query: '',
-    documentRoot: seedPage(),
+    // The seed's page and worker as the tests keep them, byte for byte.
+    documentRoot: path.join(root, 'tests', 'browser', 'seed'),
     // A frame counts as drawn when the <img> fires load for it (Chromium may
     // still skip painting some): an upper bound for the seed page.
     install: () => {
