@@ -22,3 +22,19 @@ gboolean imagestream_register_static(void) {
                                     plugin_init, PACKAGE_VERSION, "LGPL", "imagestream", "imagestream",
                                     PACKAGE_ORIGIN);
 }
+
+GstClockTime imagestream_running_time(GstElement *element) {
+  GstClock *clock = nullptr;
+  GstClockTime base = 0;
+  GST_OBJECT_LOCK(element);
+  if (GST_ELEMENT_CLOCK(element)) {
+    clock = GST_ELEMENT_CLOCK(element);
+    gst_object_ref(clock);
+    base = element->base_time;
+  }
+  GST_OBJECT_UNLOCK(element);
+  if (!clock) return GST_CLOCK_TIME_NONE;
+  const GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  return now > base ? now - base : 0;
+}

@@ -126,22 +126,6 @@ static void announce_senders(GstLengthPrefixSrc *self, guint senders) {
   gst_pad_push_event(GST_BASE_SRC_PAD(self), gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
 }
 
-static GstClockTime running_time_now(GstLengthPrefixSrc *self) {
-  GstClock *clock = nullptr;
-  GstClockTime base = 0;
-  GST_OBJECT_LOCK(self);
-  if (GST_ELEMENT_CLOCK(self)) {
-    clock = GST_ELEMENT_CLOCK(self);
-    gst_object_ref(clock);
-    base = GST_ELEMENT_CAST(self)->base_time;
-  }
-  GST_OBJECT_UNLOCK(self);
-  if (!clock) return GST_CLOCK_TIME_NONE;
-  GstClockTime now = gst_clock_get_time(clock);
-  gst_object_unref(clock);
-  return now > base ? now - base : 0;
-}
-
 namespace {
 
 struct Settings {
@@ -182,7 +166,7 @@ class ElementEvents final : public imagestream::IngestEvents {
     post_sender_event(src_, "lengthprefixsrc-sender-removed", address, reason);
   }
   void senders_changed(guint senders) override { announce_senders(src_, senders); }
-  GstClockTime running_time() override { return running_time_now(src_); }
+  GstClockTime running_time() override { return imagestream_running_time(GST_ELEMENT(src_)); }
 
  private:
   GstLengthPrefixSrc *src_;

@@ -134,22 +134,6 @@ GST_ELEMENT_REGISTER_DEFINE(natssrc, "natssrc", GST_RANK_NONE, GST_TYPE_NATS_SRC
 static GstStaticPadTemplate src_template =
     GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
-static GstClockTime running_time_now(GstNatsSrc *self) {
-  GstClock *clock = nullptr;
-  GstClockTime base = 0;
-  GST_OBJECT_LOCK(self);
-  if (GST_ELEMENT_CLOCK(self)) {
-    clock = GST_ELEMENT_CLOCK(self);
-    gst_object_ref(clock);
-    base = GST_ELEMENT_CAST(self)->base_time;
-  }
-  GST_OBJECT_UNLOCK(self);
-  if (!clock) return GST_CLOCK_TIME_NONE;
-  GstClockTime now = gst_clock_get_time(clock);
-  gst_object_unref(clock);
-  return now > base ? now - base : 0;
-}
-
 static void destroy_message(gpointer msg) { natsMsg_Destroy(static_cast<natsMsg *>(msg)); }
 
 static const char *header(natsMsg *msg, const char *key) {
@@ -176,7 +160,7 @@ static void receive(GstNatsSrc *self, natsMsg *msg, bool answer) {
   const gsize size = natsMsg_GetDataLength(msg);
   GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, const_cast<char *>(natsMsg_GetData(msg)),
                                                   size, 0, size, msg, destroy_message);
-  GST_BUFFER_PTS(buffer) = running_time_now(self);
+  GST_BUFFER_PTS(buffer) = imagestream_running_time(GST_ELEMENT(self));
   GST_BUFFER_FLAG_SET(buffer, flags);
 
   GstBuffer *unwanted = nullptr;
@@ -277,7 +261,7 @@ static GstFlowReturn gst_nats_src_create(GstPushSrc *psrc, GstBuffer **out) {
     }
     if (discont) GST_BUFFER_FLAG_SET(frame.buffer, GST_BUFFER_FLAG_DISCONT);
     // Arrived before the pipeline had a clock (in PAUSED).
-    if (!GST_BUFFER_PTS_IS_VALID(frame.buffer)) GST_BUFFER_PTS(frame.buffer) = running_time_now(self);
+    if (!GST_BUFFER_PTS_IS_VALID(frame.buffer)) GST_BUFFER_PTS(frame.buffer) = imagestream_running_time(GST_ELEMENT(self));
     *out = frame.buffer;
     return GST_FLOW_OK;
   }

@@ -3,10 +3,11 @@
 #include <crypt.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <sstream>
+
+#include "randombytes.h"
 
 namespace imagestream {
 
@@ -39,11 +40,7 @@ std::string hash_of(const std::string &password, const std::string &setting) {
 
 std::string random_key() {
   char key[32];
-  size_t have = 0;
-  while (have < sizeof key) {
-    const ssize_t n = getrandom(key + have, sizeof key - have, 0);
-    if (n > 0) have += n;
-  }
+  random_bytes(key, sizeof key);
   return std::string(key, sizeof key);
 }
 

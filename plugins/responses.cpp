@@ -1,10 +1,9 @@
 #include "responses.h"
 
-#include <sys/random.h>
-
 #include <memory>
 
 #include "paths.h"
+#include "randombytes.h"
 #include "staticfiles.h"
 #include "statsformat.h"
 
@@ -37,11 +36,7 @@ bool serve_file_at(SoupServerMessage *msg, const std::string &file) {
 // contain to end its part early and inject one of its own.
 std::string random_boundary() {
   uint8_t bytes[16];
-  size_t have = 0;
-  while (have < sizeof bytes) {
-    const ssize_t n = getrandom(bytes + have, sizeof bytes - have, 0);
-    if (n > 0) have += n;
-  }
+  random_bytes(bytes, sizeof bytes);
   static const char hex[] = "0123456789abcdef";
   std::string out = "imagestream-";
   for (uint8_t b : bytes) {

@@ -105,7 +105,7 @@ bool make_certificate(const std::string &dir, std::string &cert, std::string &ke
 struct Pki {
   std::string ca, server_cert, server_key, camera_cert, camera_key, other_ca, stranger_cert, stranger_key;
 };
-// False (and `pki` unset) without openssl.
+// False (and `pki` unset) when openssl (scripts/setup.sh installs it) fails or is missing.
 bool make_pki(const std::string &dir, Pki &pki);
 
 }  // namespace testutil

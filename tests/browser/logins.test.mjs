@@ -26,6 +26,17 @@ async function camera() {
     `jpegenc ! websocketsink name=out port=0 path=/cam auth-users=${users}`);
 }
 
+// In the page: fetch() of the snapshot, and the MJPEG stream as an <img>,
+// both on the page's own origin (so with the login it was opened with).
+async function loadSnapshotAndMjpeg() {
+  const snapshot = await fetch('/cam/snapshot.jpg', { cache: 'no-store' });
+  const img = document.createElement('img');
+  img.src = '/cam/stream.mjpeg';
+  document.body.append(img);
+  await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; });
+  return { snapshot: snapshot.status, type: snapshot.headers.get('content-type'), width: img.naturalWidth };
+}
+
 // A page in a browser context of its own, with `httpCredentials` or none.
 async function openPage(url, httpCredentials) {
   const context = await env.browser.newContext(httpCredentials ? { httpCredentials } : {});
@@ -62,14 +73,7 @@ test('Chromium with the login draws the stream and loads snapshot and MJPEG; wit
       return s && s.framesDrawn >= 10 && s;
     }, 15000);
     assert.ok(drawn.framesDrawn >= 10);
-    const other = await page.evaluate(async () => {
-      const snapshot = await fetch('/cam/snapshot.jpg', { cache: 'no-store' });
-      const img = document.createElement('img');
-      img.src = '/cam/stream.mjpeg';
-      document.body.append(img);
-      await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; });
-      return { snapshot: snapshot.status, type: snapshot.headers.get('content-type'), width: img.naturalWidth };
-    });
+    const other = await page.evaluate(loadSnapshotAndMjpeg);
     assert.deepEqual(other, { snapshot: 200, type: 'image/jpeg', width: 320 });
   } finally {
     await context.close();
@@ -113,14 +117,7 @@ test('Firefox with the login draws the stream and loads snapshot and MJPEG; with
     return s && s.framesDrawn >= 10 && s;
   }, 15000);
   assert.ok(drawn.framesDrawn >= 10);
-  const other = await page.evaluate(async () => {
-    const snapshot = await fetch('/cam/snapshot.jpg', { cache: 'no-store' });
-    const img = document.createElement('img');
-    img.src = '/cam/stream.mjpeg';
-    document.body.append(img);
-    await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = reject; });
-    return { snapshot: snapshot.status, type: snapshot.headers.get('content-type'), width: img.naturalWidth };
-  });
+  const other = await page.evaluate(loadSnapshotAndMjpeg);
   assert.deepEqual(other, { snapshot: 200, type: 'image/jpeg', width: 320 });
   await page.close();
 
